@@ -1,0 +1,1 @@
+"""The ``cnbsdk`` command line: click commands only, no logic of their own."""

@@ -1,0 +1,57 @@
+"""The ``cnbsdk`` command group and the one place errors become one-line messages."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from cnbsdk import __version__
+from cnbsdk.errors import CnbError
+
+
+class CnbGroup(click.Group):
+    """A click group that turns our errors into ``error: ...`` lines and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except CnbError as error:
+            if ctx.obj and ctx.obj.get("verbose"):
+                raise
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(1)
+        except OSError as error:
+            if ctx.obj and ctx.obj.get("verbose"):
+                raise
+            where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+            click.echo(f"error: {where}{error.strerror or error}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=CnbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cnbsdk")
+@click.option("-v", "--verbose", is_flag=True, help="Show debug output and full tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Cloud Native Buildpacks without a Docker daemon."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+
+
+# Commands are registered here, one import per module (keep the list sorted).
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="cnbsdk")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Images without a daemon: references, reproducible layers, layouts, archives, registries."""

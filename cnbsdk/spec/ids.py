@@ -1,0 +1,110 @@
+"""Validated identifiers of the CNB spec: an invalid one cannot be constructed.
+
+Each is a ``str`` subclass, so it prints, compares and serialises as the plain string.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cnbsdk.errors import SpecError
+
+_BUILDPACK_ID = re.compile(r"^[A-Za-z0-9./-]+$")
+_RESERVED_IDS = frozenset({"app", "config", "generated", "sbom"})
+_VERSION = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+# buildpack.md §launch.toml: letters, digits, '.', '_' and '-'.
+_PROCESS_TYPE = re.compile(r"^[A-Za-z0-9._-]+$")
+# Layer names become directory and file names under <layers>/<bp>/.
+_LAYER_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_RESERVED_LAYER_NAMES = frozenset({"build", "launch", "store"})
+_API = re.compile(r"^(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?$")
+
+
+class BuildpackId(str):
+    """A buildpack id: letters, digits, '.', '/', '-'; not app, config, generated or sbom."""
+
+    def __new__(cls, value: str) -> BuildpackId:
+        if not isinstance(value, str) or not _BUILDPACK_ID.match(value):
+            raise SpecError(
+                f"invalid buildpack id {value!r}: use only letters, digits, '.', '/' and '-'"
+            )
+        if value in _RESERVED_IDS:
+            raise SpecError(f"buildpack id {value!r} is reserved")
+        return super().__new__(cls, value)
+
+    @property
+    def escaped(self) -> str:
+        """The id as a directory name: '/' becomes '_' (platform.md §Buildpacks Directory)."""
+        return self.replace("/", "_")
+
+
+class BuildpackVersion(str):
+    """A buildpack version: X.Y.Z, non-negative integers without leading zeros."""
+
+    def __new__(cls, value: str) -> BuildpackVersion:
+        if not isinstance(value, str) or not _VERSION.match(value):
+            raise SpecError(f"invalid version {value!r}: expected X.Y.Z, e.g. 1.2.3")
+        return super().__new__(cls, value)
+
+
+class ProcessType(str):
+    """A process type: letters, digits, '.', '_' and '-'."""
+
+    def __new__(cls, value: str) -> ProcessType:
+        if not isinstance(value, str) or not _PROCESS_TYPE.match(value):
+            raise SpecError(
+                f"invalid process type {value!r}: use only letters, digits, '.', '_' and '-'"
+            )
+        return super().__new__(cls, value)
+
+
+class LayerName(str):
+    """A layer name: a plain directory name that is not build, launch or store."""
+
+    def __new__(cls, value: str) -> LayerName:
+        if (
+            not isinstance(value, str)
+            or not _LAYER_NAME.match(value)
+            or value in {".", ".."}
+        ):
+            raise SpecError(
+                f"invalid layer name {value!r}: use only letters, digits, '.', '_' and '-'"
+            )
+        if value in _RESERVED_LAYER_NAMES:
+            raise SpecError(f"layer name {value!r} is reserved")
+        return super().__new__(cls, value)
+
+
+@dataclass(frozen=True, order=True)
+class ApiVersion:
+    """A ``<major>.<minor>`` API version; ``"1"`` means ``1.0``."""
+
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, value: object) -> ApiVersion:
+        if not isinstance(value, str) or not _API.match(value):
+            raise SpecError(f"invalid api version {value!r}: expected a string like \"0.10\"")
+        major, _, minor = value.partition(".")
+        return cls(int(major), int(minor or 0))
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+
+SUPPORTED_BUILDPACK_APIS: tuple[ApiVersion, ...] = (
+    ApiVersion(0, 10),
+    ApiVersion(0, 11),
+    ApiVersion(0, 12),
+)
+
+
+def supported_buildpack_api(value: object) -> ApiVersion:
+    """Parse a Buildpack API version and refuse the ones cnbsdk does not implement."""
+    api = ApiVersion.parse(value)
+    if api not in SUPPORTED_BUILDPACK_APIS:
+        supported = ", ".join(str(v) for v in SUPPORTED_BUILDPACK_APIS)
+        raise SpecError(f"unsupported Buildpack API {api}: cnbsdk supports {supported}")
+    return api

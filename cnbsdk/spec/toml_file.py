@@ -1,0 +1,63 @@
+"""Reading and writing TOML: stdlib ``tomllib`` in, ``tomli_w`` out, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from cnbsdk.errors import SpecError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 in old build images
+    import tomli as tomllib
+
+
+def parse_toml(text: str, *, file: str) -> dict[str, Any]:
+    """Parse TOML text; a syntax error becomes a one-line SpecError naming the file."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"invalid TOML: {error}", file=file) from None
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and parse a TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("file not found", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise SpecError("not UTF-8 text", file=str(path)) from None
+    return parse_toml(text, file=str(path))
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Serialise a dict as TOML 1.0."""
+    return tomli_w.dumps(data)
+
+
+def write_atomic(path: str | os.PathLike[str], content: str | bytes, mode: int = 0o644) -> None:
+    """Write a file so that readers see the old content or the new one, never a part."""
+    path = Path(path)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_toml(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
+    """Write a dict as a TOML file atomically."""
+    write_atomic(path, dump_toml(data))

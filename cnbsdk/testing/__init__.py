@@ -1,0 +1,1 @@
+"""Test helpers for buildpack authors, shipped as a pytest plugin."""

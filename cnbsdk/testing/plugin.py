@@ -1,0 +1,1 @@
+"""The pytest11 plugin: fixtures for testing buildpacks (see docs/tutorial.md)."""
