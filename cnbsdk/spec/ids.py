@@ -63,11 +63,7 @@ class LayerName(str):
     """A layer name: a plain directory name that is not build, launch or store."""
 
     def __new__(cls, value: str) -> LayerName:
-        if (
-            not isinstance(value, str)
-            or not _LAYER_NAME.match(value)
-            or value in {".", ".."}
-        ):
+        if not isinstance(value, str) or not _LAYER_NAME.match(value) or value in {".", ".."}:
             raise SpecError(
                 f"invalid layer name {value!r}: use only letters, digits, '.', '_' and '-'"
             )
@@ -86,7 +82,7 @@ class ApiVersion:
     @classmethod
     def parse(cls, value: object) -> ApiVersion:
         if not isinstance(value, str) or not _API.match(value):
-            raise SpecError(f"invalid api version {value!r}: expected a string like \"0.10\"")
+            raise SpecError(f'invalid api version {value!r}: expected a string like "0.10"')
         major, _, minor = value.partition(".")
         return cls(int(major), int(minor or 0))
 
