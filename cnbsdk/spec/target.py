@@ -17,7 +17,8 @@ class Distro:
 
     @classmethod
     def from_fields(cls, f: Fields) -> Distro:
-        return cls(name=f.str("name", required=True), version=f.str("version", ""))
+        # buildpack.md §Targets: on Windows `name` SHOULD be empty and only `version` is set.
+        return cls(name=f.str("name", ""), version=f.str("version", ""))
 
     def to_dict(self) -> dict[str, Any]:
         return drop_empty({"name": self.name, "version": self.version})
