@@ -1,0 +1,430 @@
+"""Image configs, manifests and indexes, and reading/writing a whole image.
+
+Written in OCI media types; Docker schema 2 is read as well. Reading an index or manifest
+list picks the running platform (``linux/amd64`` on this machine).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform as _platform
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cnbsdk.errors import ImageError
+from cnbsdk.oci import media_types as mt
+from cnbsdk.oci.digest import Descriptor, Platform, sha256_digest
+from cnbsdk.oci.layer_tar import NORMALIZED_TIME, Layer
+from cnbsdk.oci.transport import ImageDestination, ImageSource
+
+_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def running_platform() -> Platform:
+    """The platform images are selected for: this machine's (``linux/amd64`` here)."""
+    machine = _platform.machine().lower()
+    return Platform("linux", _ARCHES.get(machine, machine))
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ImageError(f"{what} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ImageError(f"{what} must be a JSON object")
+    return data
+
+
+def _dump(data: Mapping[str, Any]) -> bytes:
+    """Deterministic, compact JSON (key order as built)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ImageError(f"image config: {what} must be a list of strings")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of ``docker history``: what made a layer (or an empty step)."""
+
+    created: str = ""
+    created_by: str = ""
+    comment: str = ""
+    author: str = ""
+    empty_layer: bool = False
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HistoryEntry:
+        return cls(
+            created=str(data.get("created", "") or ""),
+            created_by=str(data.get("created_by", "") or ""),
+            comment=str(data.get("comment", "") or ""),
+            author=str(data.get("author", "") or ""),
+            empty_layer=bool(data.get("empty_layer", False)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in (
+            ("created", self.created),
+            ("created_by", self.created_by),
+            ("author", self.author),
+            ("comment", self.comment),
+        ):
+            if value:
+                out[key] = value
+        if self.empty_layer:
+            out["empty_layer"] = True
+        return out
+
+
+# Keys of the "config" object modelled as fields; others are kept in ``extra_config``.
+_CONFIG_KEYS = ("User", "Env", "Entrypoint", "Cmd", "WorkingDir", "Labels")
+_TOP_KEYS = ("created", "architecture", "os", "variant", "config", "rootfs", "history")
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The image configuration (OCI image-spec config.md; Docker's is the same JSON).
+
+    ``extra`` and ``extra_config`` keep fields not modelled here (author, ExposedPorts,
+    Volumes, StopSignal...) so a read-modify-write loses nothing.
+    """
+
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str = ""
+    env: tuple[str, ...] = ()
+    user: str = ""
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    working_dir: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    created: str = NORMALIZED_TIME
+    history: tuple[HistoryEntry, ...] = ()
+    diff_ids: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra_config: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, raw: bytes | Mapping[str, Any]) -> ImageConfig:
+        data = dict(raw) if isinstance(raw, Mapping) else _json_object(raw, "image config")
+        config = data.get("config") or {}
+        if not isinstance(config, dict):
+            raise ImageError("image config: config must be an object")
+        labels = config.get("Labels") or {}
+        if not isinstance(labels, dict):
+            raise ImageError("image config: config.Labels must be an object")
+        rootfs = data.get("rootfs") or {}
+        history = data.get("history") or []
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise ImageError("image config: history must be a list of objects")
+        entrypoint = config.get("Entrypoint")
+        cmd = config.get("Cmd")
+        return cls(
+            os=str(data.get("os", "") or ""),
+            architecture=str(data.get("architecture", "") or ""),
+            variant=str(data.get("variant", "") or ""),
+            env=_strings(config.get("Env"), "config.Env"),
+            user=str(config.get("User", "") or ""),
+            entrypoint=None if entrypoint is None else _strings(entrypoint, "config.Entrypoint"),
+            cmd=None if cmd is None else _strings(cmd, "config.Cmd"),
+            working_dir=str(config.get("WorkingDir", "") or ""),
+            labels={str(k): str(v) for k, v in labels.items()},
+            created=str(data.get("created", "") or ""),
+            history=tuple(HistoryEntry.from_json(h) for h in history),
+            diff_ids=_strings(
+                rootfs.get("diff_ids") if isinstance(rootfs, dict) else None, "rootfs.diff_ids"
+            ),
+            extra={k: v for k, v in data.items() if k not in _TOP_KEYS},
+            extra_config={k: v for k, v in config.items() if k not in _CONFIG_KEYS},
+        )
+
+    def to_json(self) -> bytes:
+        config: dict[str, Any] = {}
+        if self.user:
+            config["User"] = self.user
+        if self.env:
+            config["Env"] = list(self.env)
+        if self.entrypoint is not None:
+            config["Entrypoint"] = list(self.entrypoint)
+        if self.cmd is not None:
+            config["Cmd"] = list(self.cmd)
+        if self.working_dir:
+            config["WorkingDir"] = self.working_dir
+        if self.labels:
+            config["Labels"] = dict(sorted(self.labels.items()))
+        config.update(self.extra_config)
+        out: dict[str, Any] = {}
+        if self.created:
+            out["created"] = self.created
+        out.update(self.extra)
+        out["architecture"] = self.architecture
+        out["os"] = self.os
+        if self.variant:
+            out["variant"] = self.variant
+        out["config"] = config
+        out["rootfs"] = {"type": "layers", "diff_ids": list(self.diff_ids)}
+        if self.history:
+            out["history"] = [h.to_json() for h in self.history]
+        return _dump(out)
+
+    @property
+    def platform(self) -> Platform:
+        return Platform(self.os, self.architecture, self.variant)
+
+    def env_dict(self) -> dict[str, str]:
+        """Env as a mapping (the last definition of a name wins)."""
+        out: dict[str, str] = {}
+        for item in self.env:
+            name, _, value = item.partition("=")
+            out[name] = value
+        return out
+
+    def with_env(self, **values: str) -> ImageConfig:
+        """A copy with these variables set (replacing earlier definitions in place)."""
+        current = self.env_dict()
+        current.update(values)
+        return replace(self, env=tuple(f"{k}={v}" for k, v in current.items()))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """An image manifest (OCI, or Docker schema 2 when ``media_type`` says so)."""
+
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    media_type: str = mt.OCI_MANIFEST
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, raw: bytes, media_type: str = "") -> Manifest:
+        data = _json_object(raw, "manifest")
+        kind = data.get("mediaType") or media_type or mt.OCI_MANIFEST
+        if data.get("schemaVersion") != 2:
+            raise ImageError(
+                f"unsupported manifest schemaVersion {data.get('schemaVersion')!r} (only 2)",
+                field="schemaVersion",
+            )
+        if kind not in mt.MANIFESTS:
+            raise ImageError(f"not an image manifest: media type {kind!r}", field="mediaType")
+        layers = data.get("layers") or []
+        if not isinstance(layers, list):
+            raise ImageError("manifest layers must be a list", field="layers")
+        return cls(
+            config=Descriptor.from_json(data.get("config"), where="config"),
+            layers=tuple(
+                Descriptor.from_json(layer, where=f"layers[{i}]") for i, layer in enumerate(layers)
+            ),
+            media_type=kind,
+            annotations={str(k): str(v) for k, v in (data.get("annotations") or {}).items()},
+        )
+
+    def to_json(self) -> bytes:
+        out: dict[str, Any] = {
+            "schemaVersion": 2,
+            "mediaType": self.media_type,
+            "config": self.config.to_json(),
+            "layers": [layer.to_json() for layer in self.layers],
+        }
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return _dump(out)
+
+    def as_oci(self) -> Manifest:
+        """The same manifest in OCI media types (blobs and digests unchanged)."""
+
+        def conv(d: Descriptor) -> Descriptor:
+            return replace(d, media_type=mt.DOCKER_TO_OCI.get(d.media_type, d.media_type))
+
+        return Manifest(
+            config=conv(self.config),
+            layers=tuple(conv(d) for d in self.layers),
+            media_type=mt.OCI_MANIFEST,
+            annotations=self.annotations,
+        )
+
+
+@dataclass(frozen=True)
+class Index:
+    """An OCI image index or Docker manifest list."""
+
+    manifests: tuple[Descriptor, ...]
+    media_type: str = mt.OCI_INDEX
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, raw: bytes, media_type: str = "") -> Index:
+        data = _json_object(raw, "index")
+        kind = data.get("mediaType") or media_type or mt.OCI_INDEX
+        manifests = data.get("manifests") or []
+        if not isinstance(manifests, list):
+            raise ImageError("index manifests must be a list", field="manifests")
+        return cls(
+            manifests=tuple(
+                Descriptor.from_json(m, where=f"manifests[{i}]") for i, m in enumerate(manifests)
+            ),
+            media_type=kind,
+            annotations={str(k): str(v) for k, v in (data.get("annotations") or {}).items()},
+        )
+
+    def to_json(self) -> bytes:
+        out: dict[str, Any] = {"schemaVersion": 2, "mediaType": self.media_type}
+        out["manifests"] = [m.to_json() for m in self.manifests]
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return _dump(out)
+
+    def select(self, wanted: Platform | None = None) -> Descriptor:
+        """The manifest for ``wanted`` (default: the running platform)."""
+        wanted = wanted or running_platform()
+        candidates = [
+            m
+            for m in self.manifests
+            if m.platform is not None
+            and m.platform.os == wanted.os
+            and m.platform.architecture == wanted.architecture
+            and (not wanted.variant or m.platform.variant == wanted.variant)
+        ]
+        if not candidates:
+            if len(self.manifests) == 1 and self.manifests[0].platform is None:
+                return self.manifests[0]
+            found = ", ".join(str(m.platform) for m in self.manifests if m.platform) or "none"
+            raise ImageError(f"no image for {wanted} in the index (platforms: {found})")
+        return candidates[0]
+
+
+def detect_media_type(raw: bytes, declared: str = "") -> str:
+    """A manifest's media type: its own ``mediaType`` field, else the declared one, else a
+    guess from its shape (an OCI layout may omit the field)."""
+    data = _json_object(raw, "manifest")
+    kind = data.get("mediaType") or declared
+    if kind:
+        return str(kind)
+    return mt.OCI_INDEX if "manifests" in data else mt.OCI_MANIFEST
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    """An image read from a source: its manifest (the platform's one, under an index)."""
+
+    manifest: Manifest
+    raw_manifest: bytes
+    digest: str
+    media_type: str
+    index_digest: str = ""
+
+
+def resolve_image(source: ImageSource, wanted: Platform | None = None) -> ResolvedImage:
+    """Read the reference's manifest, following an index to the wanted platform."""
+    raw, declared = source.get_manifest()
+    kind = detect_media_type(raw, declared)
+    index_digest = ""
+    if mt.is_index(kind):
+        index_digest = sha256_digest(raw)
+        chosen = Index.from_json(raw, kind).select(wanted)
+        raw, declared = source.get_manifest(chosen.digest)
+        kind = detect_media_type(raw, declared or chosen.media_type)
+    if not mt.is_manifest(kind):
+        raise ImageError(f"unsupported manifest media type {kind!r}")
+    return ResolvedImage(
+        manifest=Manifest.from_json(raw, kind),
+        raw_manifest=raw,
+        digest=sha256_digest(raw),
+        media_type=kind,
+        index_digest=index_digest,
+    )
+
+
+def read_config(source: ImageSource, manifest: Manifest) -> ImageConfig:
+    """Fetch and parse the config blob a manifest points at (checking its digest)."""
+    with source.open_blob(manifest.config.digest) as stream:
+        raw = stream.read(manifest.config.size + 1)
+    if sha256_digest(raw) != manifest.config.digest:
+        raise ImageError(f"config blob {manifest.config.digest} does not match its digest")
+    return ImageConfig.from_json(raw)
+
+
+def read_image(source: ImageSource) -> tuple[Manifest, ImageConfig]:
+    """The manifest and config of the image at ``source`` (for this platform)."""
+    resolved = resolve_image(source)
+    return resolved.manifest, read_config(source, resolved.manifest)
+
+
+def _pad_history(config: ImageConfig, layer_count: int) -> tuple[HistoryEntry, ...]:
+    """Append empty history entries so each layer has one (docker history needs that)."""
+    with_layer = sum(1 for h in config.history if not h.empty_layer)
+    missing = max(0, layer_count - with_layer)
+    return config.history + tuple(HistoryEntry(created=config.created) for _ in range(missing))
+
+
+ProgressFn = Callable[[str, Descriptor], None]
+
+
+def write_image(
+    dest: ImageDestination,
+    config: ImageConfig,
+    layers: Sequence[Layer],
+    base: tuple[ImageSource, Manifest] | None = None,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    progress: ProgressFn | None = None,
+) -> str:
+    """Write an image: the base's layers (moved only when missing), ``layers`` on top,
+    then the config and manifest; commit the destination and return the manifest digest.
+
+    The config's ``rootfs.diff_ids`` is set here from the base config and the layers.
+    """
+    from cnbsdk.oci.copy import transfer_blob  # late: copy imports this module
+
+    base_layers: tuple[Descriptor, ...] = ()
+    base_diff_ids: tuple[str, ...] = ()
+    if base is not None:
+        base_source, base_manifest = base
+        base_config = read_config(base_source, base_manifest)
+        base_layers = base_manifest.as_oci().layers
+        base_diff_ids = base_config.diff_ids
+        if len(base_diff_ids) != len(base_layers):
+            raise ImageError(
+                f"base image has {len(base_layers)} layers but {len(base_diff_ids)} diff_ids"
+            )
+        for descriptor in base_layers:
+            transfer_blob(base_source, dest, descriptor, progress=progress)
+    new_layers = []
+    for layer in layers:
+        descriptor = Descriptor(layer.media_type, layer.digest, layer.size)
+        if dest.has_blob(layer.digest):
+            if progress:
+                progress("skipped", descriptor)
+        else:
+            with open(layer.path, "rb") as stream:
+                dest.put_blob(layer.digest, layer.size, stream)
+            if progress:
+                progress("copied", descriptor)
+        new_layers.append(descriptor)
+    all_layers = base_layers + tuple(new_layers)
+    full = replace(
+        config,
+        diff_ids=base_diff_ids + tuple(layer.diff_id for layer in layers),
+    )
+    full = replace(full, history=_pad_history(full, len(all_layers)))
+    raw_config = full.to_json()
+    config_digest = sha256_digest(raw_config)
+    if not dest.has_blob(config_digest):
+        dest.put_blob(config_digest, len(raw_config), io.BytesIO(raw_config))
+    manifest = Manifest(
+        config=Descriptor(mt.OCI_CONFIG, config_digest, len(raw_config)),
+        layers=all_layers,
+        annotations=dict(annotations or {}),
+    )
+    digest = dest.put_manifest(manifest.to_json(), mt.OCI_MANIFEST)
+    dest.commit()
+    return digest
