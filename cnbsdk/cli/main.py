@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -33,11 +34,24 @@ class CnbGroup(click.Group):
 @click.group(cls=CnbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cnbsdk")
 @click.option("-v", "--verbose", is_flag=True, help="Show debug output and full tracebacks.")
+@click.option(
+    "--insecure-registry",
+    "insecure_registries",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="Talk plain HTTP to this registry (repeatable; loopback registries always are). "
+    "Adds to CNBSDK_INSECURE_REGISTRIES.",
+)
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
+def cli(ctx: click.Context, verbose: bool, insecure_registries: tuple[str, ...]) -> None:
     """Cloud Native Buildpacks without a Docker daemon."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    if insecure_registries:
+        known = os.environ.get("CNBSDK_INSECURE_REGISTRIES", "")
+        os.environ["CNBSDK_INSECURE_REGISTRIES"] = ",".join(
+            part for part in (known, *insecure_registries) if part
+        )
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
@@ -46,6 +60,30 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 # Commands are registered here, one import per module (keep the list sorted).
+from cnbsdk.cli.buildpacks import buildpacks  # noqa: E402
+
+cli.add_command(buildpacks)
+from cnbsdk.cli.copy import copy  # noqa: E402
+
+cli.add_command(copy)
+from cnbsdk.cli.images import images  # noqa: E402
+
+cli.add_command(images)
+from cnbsdk.cli.inspect import inspect  # noqa: E402
+
+cli.add_command(inspect)
+from cnbsdk.cli.new import new  # noqa: E402
+
+cli.add_command(new)
+from cnbsdk.cli.package import package  # noqa: E402
+
+cli.add_command(package)
+from cnbsdk.cli.stack import stack  # noqa: E402
+
+cli.add_command(stack)
+from cnbsdk.cli.validate import validate  # noqa: E402
+
+cli.add_command(validate)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Distribution: turning buildpacks into what a platform consumes (directories, buildpackages)."""

@@ -1,0 +1,1 @@
+"""Project templates for ``cnbsdk new``."""
