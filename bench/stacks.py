@@ -33,7 +33,7 @@ def _create(
 ) -> tuple[StackResult, float]:
     started = time.monotonic()
     result = create_stack(
-        work / "stack.toml",
+        work / "stack-definition.toml",
         build_image=f"oci:{work}/{name}:build",
         run_image=f"oci:{work}/{name}:run",
         lock_file=lock,
@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cnbsdk-bench-stacks-") as tmp:
         work = Path(tmp)
-        shutil.copy(shipped_stack(), work / "stack.toml")
+        shutil.copy(shipped_stack(), work / "stack-definition.toml")
         shutil.copy(shipped_stack().with_name("stack.lock"), work / "stack.lock")
         cache = args.keep_cache or work / "cache"
         if args.keep_cache is None or not cache.exists():

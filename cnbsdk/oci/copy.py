@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cnbsdk.errors import ImageError
@@ -13,6 +14,10 @@ from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, ImageRef, as_reference
 from cnbsdk.oci.transport import ImageDestination, ImageSource
 
 Progress = Callable[[str, Descriptor], None]
+
+# Blobs pushed to a registry at once: one upload stream rarely fills the link, and skopeo
+# also uploads several layers in parallel (bench/push.py measures the effect).
+PARALLEL_UPLOADS = 4
 
 
 def transfer_blob(
@@ -107,10 +112,14 @@ def copy_image(
             ):
                 manifest = manifest.as_oci()
                 raw, kind = manifest.to_json(), mt.OCI_MANIFEST
-            for descriptor in (*manifest.layers, manifest.config):
-                if descriptor.urls and not _fetchable(source, descriptor):
-                    continue  # foreign layer: stays where its urls point
-                transfer_blob(source, dest, descriptor, progress=progress, report=report)
+            blobs = [
+                descriptor
+                for descriptor in (*manifest.layers, manifest.config)
+                # a foreign layer stays where its urls point
+                if not (descriptor.urls and not _fetchable(source, descriptor))
+            ]
+            workers = PARALLEL_UPLOADS if _parallel_safe(src, dst) else 1
+            _transfer_all(source, dest, blobs, workers, progress, report)
             report.manifest_digest = dest.put_manifest(raw, kind)
             report.media_type = kind
             dest.commit()
@@ -119,6 +128,34 @@ def copy_image(
     finally:
         source.close()
     return report
+
+
+def _parallel_safe(src: ImageRef, dst: ImageRef) -> bool:
+    """Uploads to a registry run in parallel; a docker-archive source reads one tar
+    stream, so it stays sequential."""
+    return dst.transport == DOCKER and src.transport != DOCKER_ARCHIVE
+
+
+def _transfer_all(
+    source: ImageSource,
+    dest: ImageDestination,
+    blobs: Sequence[Descriptor],
+    workers: int,
+    progress: Progress | None,
+    report: CopyReport,
+) -> None:
+    """Transfer blobs, ``workers`` at a time; outcomes are recorded in the calling thread."""
+    if workers <= 1 or len(blobs) <= 1:
+        for descriptor in blobs:
+            transfer_blob(source, dest, descriptor, progress=progress, report=report)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(transfer_blob, source, dest, d) for d in blobs]
+        for descriptor, future in zip(blobs, futures, strict=True):
+            outcome = future.result()
+            report.count(outcome, descriptor)
+            if progress is not None:
+                progress(outcome, descriptor)
 
 
 def _fetchable(source: ImageSource, descriptor: Descriptor) -> bool:

@@ -135,6 +135,24 @@ class HashingWriter:
             self.target.write(data)
         return len(data)
 
+    def seekable(self) -> bool:
+        """Rewinding is possible (to the start only) when the source can seek, so an
+        upload retry can send the blob again."""
+        seekable = getattr(self.source, "seekable", None)
+        return bool(seekable is not None and seekable())
+
+    def tell(self) -> int:
+        return self.size
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Rewind to the start (the hash restarts); other seeks are refused."""
+        if offset != 0 or whence != 0:
+            raise OSError("a hashing stream can only be rewound to its start")
+        self.source.seek(self.source.tell() - self.size)
+        self.hash = hashlib.sha256()
+        self.size = 0
+        return 0
+
     @property
     def digest(self) -> str:
         return "sha256:" + self.hash.hexdigest()
@@ -153,6 +171,24 @@ class HashingReader:
         self.hash.update(data)
         self.size += len(data)
         return data
+
+    def seekable(self) -> bool:
+        """Rewinding is possible (to the start only) when the source can seek, so an
+        upload retry can send the blob again."""
+        seekable = getattr(self.source, "seekable", None)
+        return bool(seekable is not None and seekable())
+
+    def tell(self) -> int:
+        return self.size
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Rewind to the start (the hash restarts); other seeks are refused."""
+        if offset != 0 or whence != 0:
+            raise OSError("a hashing stream can only be rewound to its start")
+        self.source.seek(self.source.tell() - self.size)
+        self.hash = hashlib.sha256()
+        self.size = 0
+        return 0
 
     @property
     def digest(self) -> str:

@@ -1,4 +1,4 @@
-"""File I/O shared by the platform-side spec models: read, parse, dump and write TOML.
+"""File I/O shared by the spec models stored as one TOML file: read, parse, dump, write.
 
 A model only defines ``from_dict``/``to_dict`` and its default file name; this base gives it
 ``from_toml``, ``read``, ``to_toml`` and ``write`` with the same error behaviour everywhere.

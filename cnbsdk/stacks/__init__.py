@@ -14,4 +14,4 @@ DEFINITIONS_DIR = Path(__file__).parent / "definitions"
 
 def shipped_stack(name: str = "bookworm") -> Path:
     """The stack file cnbsdk ships (its lock sits beside it as ``stack.lock``)."""
-    return DEFINITIONS_DIR / name / "stack.toml"
+    return DEFINITIONS_DIR / name / "stack-definition.toml"

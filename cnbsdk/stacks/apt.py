@@ -67,7 +67,7 @@ class AptWorkspace:
         *,
         architecture: str,
         sources: Sequence[str] = (),
-        stack_file: str = "stack.toml",
+        stack_file: str = "stack-definition.toml",
     ) -> None:
         self.architecture = architecture
         self.sources = tuple(sources)

@@ -1,4 +1,4 @@
-"""The stack definition file (``stack.toml``): what goes into a build and a run image.
+"""The stack definition file (``stack-definition.toml``): what goes into a build and a run image.
 
 A small declarative file; docs/stacks.md describes every field. Parsing only validates —
 resolving the packages is ``apt``'s job.
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from cnbsdk.errors import SpecError, StackError
 from cnbsdk.spec.fields import Fields
-from cnbsdk.spec.toml_model import TomlModel
+from cnbsdk.spec.toml_io import TomlFileModel
 
 # Debian policy §5.6.1: lower case letters, digits, '+', '-', '.'; at least two characters.
 _PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
@@ -63,10 +63,10 @@ class PathFilter:
 
 
 @dataclass(frozen=True)
-class StackDefinition(TomlModel):
-    """A parsed ``stack.toml``."""
+class StackDefinition(TomlFileModel):
+    """A parsed ``stack-definition.toml``."""
 
-    FILE_NAME: ClassVar[str] = "stack.toml"
+    DEFAULT_FILE: ClassVar[str] = "stack-definition.toml"
 
     id: str
     distribution: Distribution

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from cnbsdk.errors import SpecError, StackError
 from cnbsdk.spec.fields import Fields
 from cnbsdk.spec.toml_file import dump_toml
-from cnbsdk.spec.toml_model import TomlModel
+from cnbsdk.spec.toml_io import TomlFileModel
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RELEASED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -39,10 +39,10 @@ class LockedPackage:
 
 
 @dataclass(frozen=True)
-class StackLock(TomlModel):
+class StackLock(TomlFileModel):
     """A parsed ``stack.lock``."""
 
-    FILE_NAME: ClassVar[str] = "stack.lock"
+    DEFAULT_FILE: ClassVar[str] = "stack.lock"
 
     stack_id: str
     distribution: str  # "debian"

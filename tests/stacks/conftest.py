@@ -37,9 +37,9 @@ class StackImages:
 def copy_shipped_stack(dest: Path) -> Path:
     """A copy of the shipped stack file and lock in ``dest`` (tests never write the package)."""
     source = shipped_stack()
-    shutil.copy(source, dest / "stack.toml")
+    shutil.copy(source, dest / "stack-definition.toml")
     shutil.copy(source.with_name("stack.lock"), dest / "stack.lock")
-    return dest / "stack.toml"
+    return dest / "stack-definition.toml"
 
 
 @pytest.fixture(scope="session")

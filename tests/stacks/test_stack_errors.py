@@ -53,7 +53,7 @@ def test_unknown_distribution(tmp_path: Path) -> None:
 
 def test_malformed_stack_file(tmp_path: Path) -> None:
     error = _fails(_stack(tmp_path, "[run]", "[run"))
-    assert "invalid TOML" in error and "stack.toml" in error
+    assert "invalid TOML" in error and "stack-definition.toml" in error
 
 
 def test_apt_unreachable(tmp_path: Path) -> None:
