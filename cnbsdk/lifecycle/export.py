@@ -1,0 +1,1021 @@
+"""The export phase: the app image, composed on the run image in the lifecycle's order.
+
+On top of the run image's layers (cnb-spec-digest §4.5, checklist rule 25): each
+buildpack's ``launch=true`` layers (group order, then layer-name order), the launch SBOM
+layer, the app layers (one per slice, then the rest), the launcher layer, the config layer
+and the process-types layer. Then the labels (§4.6), Entrypoint/Cmd/WorkingDir/Env, a
+``created`` time that depends only on the inputs, ``report.toml``, and the ``cache=true``
+layers handed to the cache writer.
+
+Every layer is an uncompressed reproducible tar (``layer_tar``), so its digest is its
+diffID and the same inputs give the same image digest. A layer is never tarred twice: an
+unchanged buildpack layer is recognised by its fingerprint (``layer_fingerprint``) and
+reused from the previous image (or the cache) without reading it, and a tar written for a
+``launch`` and ``cache`` layer goes to both places.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from cnbsdk.errors import BuildError, CnbError
+from cnbsdk.lifecycle.analyze import PreviousImage
+from cnbsdk.lifecycle.cache import CacheWriter, tar_name
+from cnbsdk.lifecycle.layer_fingerprint import FingerprintIndex, fingerprint, workspace_index
+from cnbsdk.lifecycle.report import ImageReport, ReportToml
+from cnbsdk.lifecycle.workspace import PLATFORM_API, SANDBOX_PATHS, Workspace
+from cnbsdk.oci import media_types as mt
+from cnbsdk.oci.copy import transfer_blob
+from cnbsdk.oci.digest import Descriptor
+from cnbsdk.oci.image import (
+    HistoryEntry,
+    ImageConfig,
+    Manifest,
+    read_config,
+    resolve_image,
+    write_image,
+)
+from cnbsdk.oci.layer_tar import (
+    DIR,
+    FILE,
+    HARDLINK,
+    NORMALIZED_TIME,
+    SYMLINK,
+    Layer,
+    ParentDir,
+    TarEntry,
+    walk_dir,
+    write_layer_from_dir,
+    write_layer_from_entries,
+)
+from cnbsdk.oci.open import open_destination, open_source
+from cnbsdk.oci.reference import DOCKER, as_reference
+from cnbsdk.oci.transport import ImageDestination, ImageSource
+from cnbsdk.spec.ids import BuildpackId
+from cnbsdk.spec.labels import (
+    BUILD_METADATA_LABEL,
+    LIFECYCLE_METADATA_LABEL,
+    PROJECT_METADATA_LABEL,
+    BuildMetadata,
+    BuildpackLayersMetadata,
+    BuildpackRef,
+    CacheMetadata,
+    LauncherMetadata,
+    LayerMetadata,
+    LifecycleMetadata,
+    ProcessMetadata,
+    ProjectMetadata,
+    RunImageMetadata,
+)
+from cnbsdk.spec.layer_toml import LayerContentMetadata
+from cnbsdk.spec.metadata_toml import MetadataToml
+from cnbsdk.spec.store_toml import StoreToml
+from cnbsdk.stacks.progress import ProgressFactory, silent
+
+Log = Callable[[str], None]
+
+LAUNCHER_PATH = "/cnb/lifecycle/launcher"
+PROCESS_DIR = "/cnb/process"
+LIFECYCLE_LAYER = "buildpacksio/lifecycle"
+# Files in <layers>/<bp>/ that are not layer metadata (buildpack.md §Layers).
+_NOT_LAYERS = frozenset({"launch.toml", "build.toml", "store.toml"})
+# lifecycle rejects these in process types (they become /cnb/process/<type> file names).
+_BAD_PROCESS_CHARS = set('/><:|&\\"')
+
+
+class BuildResult(Protocol):
+    """What export needs from the build phase (``build.BuildOutcome`` fits)."""
+
+    @property
+    def metadata(self) -> MetadataToml: ...
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What export did: the image, which layers were added or reused, the report file, and
+    the metadata to commit the cache with (None without a cache)."""
+
+    digest: str
+    image: str
+    layers_added: tuple[str, ...]
+    layers_reused: tuple[str, ...]
+    app_layers_reused: int
+    app_layers: int
+    report_toml_path: Path
+    manifest_size: int = 0
+    cache_metadata: CacheMetadata | None = None
+    lifecycle_metadata: LifecycleMetadata = field(default_factory=LifecycleMetadata)
+
+
+def export(
+    workspace: Workspace,
+    outcome: BuildResult,
+    *,
+    run_image: str,
+    previous: PreviousImage | None,
+    image: str,
+    cache: CacheWriter | None,
+    launcher: Path,
+    uid: int,
+    gid: int,
+    creation_time: str | None = None,
+    default_process: str | None = None,
+    project_metadata: ProjectMetadata | None = None,
+    run_image_mirrors: Sequence[str] = (),
+    launcher_version: str | None = None,
+    log: Log = print,
+    progress: ProgressFactory = silent,
+) -> ExportReport:
+    """Write the app image ``image`` on ``run_image`` from ``workspace``'s layers and app.
+
+    ``previous`` is the ``analyze.PreviousImage`` to reuse layers from (None on a first
+    build). ``cache`` receives every ``cache=true`` layer; it is not committed here: commit
+    it with the returned ``cache_metadata`` once the image is written. Raises BuildError
+    (naming the buildpack and file) for a layer that cannot be exported; nothing is
+    written to ``image`` then.
+    """
+    exporter = _Exporter(
+        workspace=workspace,
+        metadata=outcome.metadata,
+        previous=previous,
+        cache=cache,
+        uid=uid,
+        gid=gid,
+        log=log,
+    )
+    try:
+        return exporter.run(
+            run_image=run_image,
+            image=image,
+            launcher=Path(launcher),
+            created=resolve_created(creation_time, os.environ),
+            default_process=default_process,
+            project_metadata=project_metadata or ProjectMetadata(),
+            run_image_mirrors=tuple(run_image_mirrors),
+            launcher_version=launcher_version,
+            progress=progress,
+        )
+    finally:
+        exporter.close()
+
+
+def resolve_created(value: str | None, environ: Mapping[str, str]) -> str:
+    """The image's ``created``: ``value`` (RFC 3339, unix seconds or ``now``), else
+    ``SOURCE_DATE_EPOCH``, else the lifecycle's constant 1980-01-01T00:00:01Z."""
+    if value is None:
+        epoch = environ.get("SOURCE_DATE_EPOCH", "")
+        if not epoch:
+            return NORMALIZED_TIME
+        if not epoch.isdigit():
+            raise BuildError(f"must be unix seconds, not {epoch!r}", field="SOURCE_DATE_EPOCH")
+        return _rfc3339(datetime.fromtimestamp(int(epoch), tz=timezone.utc))
+    if value == "now":
+        return _rfc3339(datetime.now(tz=timezone.utc))
+    if value.isdigit():
+        return _rfc3339(datetime.fromtimestamp(int(value), tz=timezone.utc))
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BuildError(
+            f"invalid time {value!r}: use RFC 3339, unix seconds or 'now'", field="creation-time"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return _rfc3339(parsed.astimezone(timezone.utc))
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- app slices -------------------------------------------------------------------------------
+
+
+def go_glob(pattern: str) -> re.Pattern[str]:
+    """A regex equal to Go's ``filepath.Match(pattern, name)`` on ``/``-separated names:
+    ``*`` and ``?`` never match ``/``, ``[^...]`` negates a class, ``\\`` escapes."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif char == "[":
+            end, cls = _go_class(pattern, i)
+            out.append(cls)
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _go_class(pattern: str, start: int) -> tuple[int, str]:
+    """The regex of the ``[...]`` class at ``start`` and the index of its ``]``."""
+    i = start + 1
+    negate = i < len(pattern) and pattern[i] == "^"
+    if negate:
+        i += 1
+    parts: list[str] = []
+    while i < len(pattern) and (pattern[i] != "]" or not parts):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            i += 1
+            char = pattern[i]
+        parts.append(re.escape(char) if char != "-" or not parts else "-")
+        i += 1
+    if i >= len(pattern) or not parts:
+        raise BuildError(f"invalid slice pattern {pattern!r}: unclosed '['", field="slices")
+    body = "".join(parts)
+    return i, f"[^/{body}]" if negate else f"[{body}]"
+
+
+def _slice_patterns(paths: Sequence[str], app_prefix: str) -> list[re.Pattern[str]]:
+    """Slice paths as regexes on paths relative to the app dir (lifecycle joins each with
+    the app dir, so ``./x`` and ``/workspace/x`` mean ``x``; ``.`` is the whole app)."""
+    patterns = []
+    for path in paths:
+        text = path
+        if text.startswith(app_prefix + "/"):
+            text = text[len(app_prefix) + 1 :]
+        text = posixpath.normpath(text.lstrip("/"))
+        patterns.append(re.compile(".*", re.DOTALL) if text == "." else go_glob(text))
+    return patterns
+
+
+def slice_app(
+    app_dir: Path, slices: Sequence[Sequence[str]], *, app_prefix: str, uid: int, gid: int
+) -> list[list[TarEntry]]:
+    """The entries of each app layer: one per slice (earlier slices claim files first), then
+    the rest. A matched directory brings its whole subtree; each slice also holds the app
+    dir and the directories leading to its files. An empty slice holds only the app dir."""
+    entries = list(walk_dir(app_dir, prefix=app_prefix, uid=uid, gid=gid))
+    root = entries[0]
+    rels = [e.path[len(app_prefix) + 1 :] for e in entries]
+    by_path = {e.path: e for e in entries}
+    claimed: set[int] = {0}
+    layers: list[list[TarEntry]] = []
+    for paths in slices:
+        patterns = _slice_patterns(paths, app_prefix)
+        mine: list[int] = []
+        matched_dirs: list[str] = []
+        for index in range(1, len(entries)):
+            if index in claimed:
+                continue
+            rel = rels[index]
+            if any(rel.startswith(d + "/") for d in matched_dirs) or any(
+                p.match(rel) for p in patterns
+            ):
+                mine.append(index)
+                if entries[index].kind == DIR:
+                    matched_dirs.append(rel)
+        claimed.update(mine)
+        layers.append(_with_parents(root, [entries[i] for i in mine], by_path, app_prefix))
+    rest = [entries[i] for i in range(len(entries)) if i not in claimed]
+    layers.append([root, *rest])
+    return [_resolve_hardlinks(layer, app_dir, app_prefix) for layer in layers]
+
+
+def _with_parents(
+    root: TarEntry, chosen: list[TarEntry], by_path: Mapping[str, TarEntry], app_prefix: str
+) -> list[TarEntry]:
+    paths = {e.path for e in chosen}
+    parents: dict[str, TarEntry] = {}
+    for entry in chosen:
+        parent = posixpath.dirname(entry.path)
+        while parent != app_prefix and parent not in paths and parent not in parents:
+            parents[parent] = by_path[parent]
+            parent = posixpath.dirname(parent)
+    ordered = sorted([*chosen, *parents.values()], key=lambda e: _sort_key(e.path))
+    return [root, *ordered]
+
+
+def _sort_key(path: str) -> tuple[bytes, ...]:
+    return tuple(os.fsencode(p) for p in path.split("/") if p)
+
+
+def _resolve_hardlinks(entries: list[TarEntry], app_dir: Path, app_prefix: str) -> list[TarEntry]:
+    """A hard link whose first path went to another layer becomes a regular file."""
+    present = {e.path for e in entries if e.kind == FILE}
+    out = []
+    for entry in entries:
+        if entry.kind == HARDLINK and entry.linkname not in present:
+            source = app_dir / entry.path[len(app_prefix) + 1 :]
+            entry = TarEntry.file(
+                entry.path, source=source, mode=entry.mode, uid=entry.uid, gid=entry.gid
+            )
+            present.add(entry.path)
+        out.append(entry)
+    return out
+
+
+# -- the exporter -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ImageLayer:
+    """A layer of the new image: the blob (or the previous image's) and its history line."""
+
+    layer: Layer
+    created_by: str
+    reused_from: Descriptor | None = None  # a blob of the previous image
+
+
+class _Exporter:
+    def __init__(
+        self,
+        *,
+        workspace: Workspace,
+        metadata: MetadataToml,
+        previous: PreviousImage | None,
+        cache: CacheWriter | None,
+        uid: int,
+        gid: int,
+        log: Log,
+    ) -> None:
+        self.workspace = workspace
+        self.metadata = metadata
+        self.previous = previous
+        self.previous_metadata = previous.metadata if previous is not None else None
+        self.cache = cache
+        self.uid, self.gid = uid, gid
+        self.log = log
+        self.layers_dir = workspace.layers
+        self.paths = SANDBOX_PATHS
+        self.tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=workspace.root))
+        self.fingerprints: FingerprintIndex = workspace_index(workspace.root)
+        self.image_layers: list[_ImageLayer] = []
+        self.added: list[str] = []
+        self.reused: list[str] = []
+        self._previous_source: ImageSource | None = None
+        self.cache_buildpacks: list[BuildpackLayersMetadata] = []
+        self.cache_sbom: str | None = None
+
+    def close(self) -> None:
+        if self._previous_source is not None:
+            self._previous_source.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- the whole phase ---------------------------------------------------------------------
+    def run(
+        self,
+        *,
+        run_image: str,
+        image: str,
+        launcher: Path,
+        created: str,
+        default_process: str | None,
+        project_metadata: ProjectMetadata,
+        run_image_mirrors: tuple[str, ...],
+        launcher_version: str | None,
+        progress: ProgressFactory,
+    ) -> ExportReport:
+        entrypoint, process_message = self._entrypoint(default_process)
+        run_source = open_source(run_image)
+        try:
+            resolved = resolve_image(run_source)
+            run_config = read_config(run_source, resolved.manifest)
+            if not run_config.diff_ids:
+                raise BuildError("the run image has no layers", field="run-image")
+            buildpacks = self._buildpack_layers()
+            sbom = self._sbom_layer()
+            app, app_reused = self._app_layers()
+            launcher_sha = self._launcher_layer(launcher)
+            config_sha = self._config_layer()
+            process_types = self._process_types_layer()
+            self._cache_sbom()
+            self.fingerprints.save()
+            lifecycle = LifecycleMetadata(
+                app=app,
+                sbom=sbom,
+                buildpacks=buildpacks,
+                config=config_sha,
+                launcher=launcher_sha,
+                process_types=process_types,
+                run_image=RunImageMetadata(
+                    top_layer=run_config.diff_ids[-1],
+                    reference=_run_image_reference(run_image, resolved.digest),
+                    image=run_image,
+                    mirrors=run_image_mirrors,
+                ),
+                stack_run_image=_stack_run_image(run_image, run_image_mirrors),
+            )
+            config = self._image_config(
+                run_config,
+                created=created,
+                entrypoint=entrypoint,
+                lifecycle=lifecycle,
+                project=project_metadata,
+                launcher_version=launcher_version,
+            )
+            self.log(process_message)
+            self.log(f"Saving {image}...")
+            digest, manifest_size = self._write(
+                image, config, run_source, resolved.manifest, progress
+            )
+        finally:
+            run_source.close()
+        self.log(f"*** Images ({digest}):")
+        self.log(f"      {image}")
+        self.log(f"*** Manifest Size: {manifest_size}")
+        report_path = self.layers_dir / "report.toml"
+        ReportToml(
+            image=ImageReport(tags=(image,), digest=digest, manifest_size=manifest_size)
+        ).write(report_path)
+        return ExportReport(
+            digest=digest,
+            image=image,
+            layers_added=tuple(self.added),
+            layers_reused=tuple(self.reused),
+            app_layers_reused=app_reused,
+            app_layers=len(app),
+            report_toml_path=report_path,
+            manifest_size=manifest_size,
+            cache_metadata=(
+                CacheMetadata(sbom=self.cache_sbom, buildpacks=tuple(self.cache_buildpacks))
+                if self.cache is not None
+                else None
+            ),
+            lifecycle_metadata=lifecycle,
+        )
+
+    # -- the previous image ------------------------------------------------------------------
+    def _previous_descriptor(self, diff_id: str) -> Descriptor | None:
+        """The previous image's blob of layer ``diff_id``, if it has that layer."""
+        if self.previous is None:
+            return None
+        diff_ids = tuple(self.previous.config.diff_ids)
+        layers = tuple(self.previous.manifest.layers)
+        if diff_id not in diff_ids or len(layers) != len(diff_ids):
+            return None
+        descriptor: Descriptor = layers[diff_ids.index(diff_id)]
+        return replace(
+            descriptor,
+            media_type=mt.DOCKER_TO_OCI.get(descriptor.media_type, descriptor.media_type),
+        )
+
+    def _previous_source_open(self) -> ImageSource:
+        if self._previous_source is None:
+            assert self.previous is not None  # only reused layers come from it
+            self._previous_source = self.previous.open_source()
+        return self._previous_source
+
+    def _reuse(self, name: str, diff_id: str, created_by: str) -> bool:
+        """Put the previous image's layer ``diff_id`` in the new image without its bytes
+        passing through here; False when the previous image lacks it."""
+        descriptor = self._previous_descriptor(diff_id)
+        if descriptor is None:
+            return False
+        layer = Layer(
+            Path(os.devnull), descriptor.digest, descriptor.size, diff_id, descriptor.media_type
+        )
+        self.image_layers.append(_ImageLayer(layer, created_by, reused_from=descriptor))
+        self.reused.append(name)
+        self.log(f"Reusing layer '{name}'")
+        return True
+
+    def _add_or_reuse(
+        self, name: str, layer: Layer, previous_sha: str | None, created_by: str
+    ) -> None:
+        """Add a freshly written layer, or reuse the previous image's when the diffID is equal."""
+        if (
+            previous_sha
+            and layer.diff_id == previous_sha
+            and self._reuse(name, layer.diff_id, created_by)
+        ):
+            return
+        self.image_layers.append(_ImageLayer(layer, created_by))
+        self.added.append(name)
+        self.log(f"Adding layer '{name}'")
+
+    # -- buildpack layers --------------------------------------------------------------------
+    def _parents(self, *dirs: tuple[Path, str]) -> list[ParentDir]:
+        """Parent directories (``/layers``, ``/layers/<bp>``) with their real mode and owner,
+        as the lifecycle writes them (cnb-spec-digest §4.7)."""
+        return [ParentDir.from_fs(fs_path, image_path) for fs_path, image_path in dirs]
+
+    def _buildpack_layers(self) -> tuple[BuildpackLayersMetadata, ...]:
+        entries = []
+        for buildpack in self.metadata.buildpacks:
+            entries.append(self._one_buildpack(str(buildpack.id), str(buildpack.version)))
+        return tuple(entries)
+
+    def _one_buildpack(self, bp_id: str, version: str) -> BuildpackLayersMetadata:
+        escaped = BuildpackId(bp_id).escaped
+        bp_dir = self.layers_dir / escaped
+        image_bp = f"{self.paths.layers}/{escaped}"
+        launch_layers: dict[str, LayerMetadata] = {}
+        cache_layers: dict[str, LayerMetadata] = {}
+        for toml in _layer_tomls(bp_dir):
+            name = toml.name[: -len(".toml")]
+            content = _read_layer_toml(toml, bp_id)
+            types = content.effective_types
+            if not (types.launch or types.cache):
+                continue
+            layer_dir = bp_dir / name
+            prefix = f"{image_bp}/{name}"
+            label_name = f"{bp_id}:{name}"
+            has_dir = layer_dir.is_dir()
+            parents = (
+                self._parents((self.layers_dir, self.paths.layers), (bp_dir, image_bp))
+                if has_dir
+                else []
+            )
+            sha = ""
+            tar: Layer | None = None
+            if types.launch:
+                created_by = f"Layer: '{name}', Created by buildpack: {bp_id}@{version}"
+                previous = (
+                    self.previous_metadata.layer(bp_id, name) if self.previous_metadata else None
+                )
+                previous_sha = previous.sha if previous else None
+                if has_dir:
+                    sha, tar = self._launch_dir_layer(
+                        label_name,
+                        layer_dir,
+                        prefix,
+                        parents,
+                        created_by,
+                        previous_sha=previous_sha,
+                        cache=types.cache,
+                    )
+                else:
+                    sha = self._launch_toml_only(
+                        label_name, toml, bp_id, name, types.cache, created_by
+                    )
+            if types.cache and has_dir and self.cache is not None:
+                sha = self._cache_layer(label_name, layer_dir, prefix, parents, tar, sha)
+            record = LayerMetadata(
+                sha=sha,
+                data=dict(content.metadata),
+                build=types.build,
+                launch=types.launch,
+                cache=types.cache,
+            )
+            if types.launch:
+                launch_layers[name] = record
+            if types.cache and has_dir and sha:
+                cache_layers[name] = record
+        store = _read_store(bp_dir / "store.toml", bp_id)
+        self.cache_buildpacks.append(BuildpackLayersMetadata(bp_id, version, cache_layers, store))
+        return BuildpackLayersMetadata(bp_id, version, launch_layers, store)
+
+    def _launch_dir_layer(
+        self,
+        name: str,
+        layer_dir: Path,
+        prefix: str,
+        parents: list[ParentDir],
+        created_by: str,
+        *,
+        previous_sha: str | None,
+        cache: bool,
+    ) -> tuple[str, Layer | None]:
+        """A launch layer with contents: reused without tarring when its fingerprint says
+        it is unchanged, else tarred (once) and added or reused by diffID."""
+        known = self.fingerprints.lookup(
+            layer_dir, prefix=prefix, uid=self.uid, gid=self.gid, parents=parents
+        )
+        if known and known == previous_sha and self._reuse(name, known, created_by):
+            return known, None
+        if (
+            known
+            and cache
+            and self.cache is not None
+            and self.cache.reuse(known, name=name, quiet=True)
+        ):
+            # Restored from the cache and unchanged: the committed tar is the layer blob.
+            staged = self.cache.staging / tar_name(known)
+            layer = Layer(staged, known, staged.stat().st_size, known, mt.OCI_LAYER)
+            self._add_or_reuse(name, layer, previous_sha, created_by)
+            return known, layer
+        layer = self._tar_dir(layer_dir, prefix, parents)
+        self._add_or_reuse(name, layer, previous_sha, created_by)
+        return layer.diff_id, layer
+
+    def _tar_dir(self, layer_dir: Path, prefix: str, parents: list[ParentDir]) -> Layer:
+        """Tar a layer dir uncompressed and remember its fingerprint (unless it changed
+        while being read)."""
+        before = fingerprint(layer_dir, prefix=prefix, uid=self.uid, gid=self.gid, parents=parents)
+        layer = write_layer_from_dir(
+            layer_dir,
+            self.tmp,
+            prefix=prefix,
+            uid=self.uid,
+            gid=self.gid,
+            parents=parents,
+            compress=False,
+        )
+        if before is not None:
+            self.fingerprints.remember(
+                layer_dir,
+                layer.diff_id,
+                prefix=prefix,
+                uid=self.uid,
+                gid=self.gid,
+                parents=parents,
+                before=before,
+            )
+        return layer
+
+    def _launch_toml_only(
+        self, name: str, toml: Path, bp_id: str, layer: str, cache: bool, created_by: str
+    ) -> str:
+        """A launch layer with a toml but no directory reuses the previous image's layer
+        (checklist rule 26)."""
+        if cache:
+            raise BuildError(
+                f"layer '{name}' is cache=true but has no contents to export",
+                file=str(toml),
+                field="types.cache",
+                hint="create the layer directory or set cache = false",
+            )
+        previous = self.previous_metadata.layer(bp_id, layer) if self.previous_metadata else None
+        if previous is None or not previous.sha:
+            raise BuildError(
+                f"cannot reuse layer '{name}': the previous image has no layer by that name",
+                file=str(toml),
+                hint="create the layer directory",
+            )
+        if not self._reuse(name, previous.sha, created_by):
+            raise BuildError(
+                f"cannot reuse layer '{name}': the previous image lacks its diffID {previous.sha}",
+                file=str(toml),
+            )
+        return previous.sha
+
+    def _cache_layer(
+        self,
+        name: str,
+        layer_dir: Path,
+        prefix: str,
+        parents: list[ParentDir],
+        tar: Layer | None,
+        sha: str,
+    ) -> str:
+        """Hand a ``cache=true`` layer to the cache: the tar already written for the image,
+        else the committed tar of an unchanged layer, else a new tar."""
+        assert self.cache is not None
+        if tar is not None and tar.path.parent == self.tmp:
+            self.cache.add_tar(tar.path, tar.diff_id)
+            self.log(f"Adding cache layer '{name}'")
+            return tar.diff_id
+        if tar is not None:  # already the staged committed tar
+            self.log(f"Reusing cache layer '{name}'")
+            return tar.diff_id
+        known = sha or self.fingerprints.lookup(
+            layer_dir, prefix=prefix, uid=self.uid, gid=self.gid, parents=parents
+        )
+        if known and self.cache.reuse(known, name=name, quiet=True):
+            self.log(f"Reusing cache layer '{name}'")
+            return known
+        layer = self._tar_dir(layer_dir, prefix, parents)
+        self.cache.add_tar(layer.path, layer.diff_id)
+        self.log(f"Adding cache layer '{name}'")
+        return layer.diff_id
+
+    # -- SBOM, app, launcher, config, process types ------------------------------------------
+    def _sbom_layer(self) -> str | None:
+        sbom_dir = self.layers_dir / "sbom" / "launch"
+        if not sbom_dir.is_dir():
+            return None
+        image_sbom = f"{self.paths.layers}/sbom"
+        parents = self._parents(
+            (self.layers_dir, self.paths.layers), (self.layers_dir / "sbom", image_sbom)
+        )
+        previous = self.previous_metadata.sbom if self.previous_metadata else None
+        sha, _ = self._launch_dir_layer(
+            f"{LIFECYCLE_LAYER}:launch.sbom",
+            sbom_dir,
+            f"{image_sbom}/launch",
+            parents,
+            "Software Bill-of-Materials",
+            previous_sha=previous,
+            cache=False,
+        )
+        return sha
+
+    def _cache_sbom(self) -> None:
+        sbom_dir = self.layers_dir / "sbom" / "cache"
+        if self.cache is None or not sbom_dir.is_dir():
+            return
+        image_sbom = f"{self.paths.layers}/sbom"
+        parents = self._parents(
+            (self.layers_dir, self.paths.layers), (self.layers_dir / "sbom", image_sbom)
+        )
+        self.cache_sbom = self._cache_layer(
+            f"{LIFECYCLE_LAYER}:cache.sbom", sbom_dir, f"{image_sbom}/cache", parents, None, ""
+        )
+
+    def _app_layers(self) -> tuple[tuple[str, ...], int]:
+        slices = [tuple(s.paths) for s in self.metadata.slices]
+        groups = slice_app(
+            self.workspace.app, slices, app_prefix=self.paths.app, uid=self.uid, gid=self.gid
+        )
+        previous_app = set(self.previous_metadata.app) if self.previous_metadata else set()
+        shas: list[str] = []
+        reused = 0
+        for index, entries in enumerate(groups):
+            layer = write_layer_from_entries(entries, self.tmp, compress=False, sort=False)
+            created_by = "Application Layer" if not slices else f"Application Slice: {index + 1}"
+            if layer.diff_id in previous_app and self._previous_descriptor(layer.diff_id):
+                descriptor = self._previous_descriptor(layer.diff_id)
+                assert descriptor is not None
+                reused_layer = replace(
+                    layer,
+                    digest=descriptor.digest,
+                    size=descriptor.size,
+                    media_type=descriptor.media_type,
+                )
+                self.image_layers.append(
+                    _ImageLayer(reused_layer, created_by, reused_from=descriptor)
+                )
+                reused += 1
+            else:
+                self.image_layers.append(_ImageLayer(layer, created_by))
+            shas.append(layer.diff_id)
+        total = len(groups)
+        if reused:
+            self.log(f"Reusing {reused}/{total} app layer(s)")
+        if total - reused:
+            self.log(f"Adding {total - reused}/{total} app layer(s)")
+        return tuple(shas), reused
+
+    def _launcher_layer(self, launcher: Path) -> str:
+        if not launcher.is_file():
+            raise BuildError("the launcher program is missing", file=str(launcher))
+        entries = [
+            TarEntry.dir("/cnb", mode=0o755),
+            TarEntry.dir("/cnb/lifecycle", mode=0o755),
+            TarEntry.file(LAUNCHER_PATH, source=launcher, mode=0o755),
+        ]
+        layer = write_layer_from_entries(entries, self.tmp, compress=False)
+        previous = self.previous_metadata.launcher if self.previous_metadata else None
+        self._add_or_reuse(
+            f"{LIFECYCLE_LAYER}:launcher", layer, previous, "Buildpacks Application Launcher"
+        )
+        return layer.diff_id
+
+    def _config_layer(self) -> str:
+        config_dir = self.layers_dir / "config"
+        if not (config_dir / "metadata.toml").is_file():
+            raise BuildError(
+                "the build left no metadata.toml", file=str(config_dir / "metadata.toml")
+            )
+        parents = self._parents((self.layers_dir, self.paths.layers))
+        layer = write_layer_from_dir(
+            config_dir,
+            self.tmp,
+            prefix=f"{self.paths.layers}/config",
+            uid=self.uid,
+            gid=self.gid,
+            parents=parents,
+            compress=False,
+        )
+        previous = self.previous_metadata.config if self.previous_metadata else None
+        self._add_or_reuse(
+            f"{LIFECYCLE_LAYER}:config", layer, previous, "Buildpacks Launcher Config"
+        )
+        return layer.diff_id
+
+    def _process_types_layer(self) -> str | None:
+        types = [str(p.type) for p in self.metadata.processes]
+        if not types:
+            return None
+        entries = [TarEntry.dir("/cnb", mode=0o755), TarEntry.dir(PROCESS_DIR, mode=0o755)]
+        for process_type in types:
+            if _BAD_PROCESS_CHARS & set(process_type):
+                raise BuildError(f"invalid process type {process_type!r}", field="processes.type")
+            entries.append(
+                TarEntry(f"{PROCESS_DIR}/{process_type}", SYMLINK, 0o755, linkname=LAUNCHER_PATH)
+            )
+        layer = write_layer_from_entries(entries, self.tmp, compress=False)
+        previous = self.previous_metadata.process_types if self.previous_metadata else None
+        self._add_or_reuse(
+            f"{LIFECYCLE_LAYER}:process-types", layer, previous, "Buildpacks Process Types"
+        )
+        return layer.diff_id
+
+    # -- config and writing ------------------------------------------------------------------
+    def _entrypoint(self, wanted: str | None) -> tuple[tuple[str, ...], str]:
+        """The Entrypoint and the line that says which process it runs; a wanted type
+        that no buildpack defined is an error (before anything is tarred)."""
+        types = [str(p.type) for p in self.metadata.processes]
+        if wanted:
+            if wanted not in types:
+                available = ", ".join(repr(t) for t in types) or "none"
+                raise BuildError(
+                    f"default process type {wanted!r} is not defined (process types: {available})",
+                    field="default-process",
+                )
+            chosen = wanted
+        else:
+            chosen = self.metadata.buildpack_default_process_type
+            if chosen and chosen not in types:
+                chosen = ""
+        if not chosen:
+            return (LAUNCHER_PATH,), "no default process type"
+        return (f"{PROCESS_DIR}/{chosen}",), f"Setting default process type '{chosen}'"
+
+    def _image_config(
+        self,
+        run_config: ImageConfig,
+        *,
+        created: str,
+        entrypoint: tuple[str, ...],
+        lifecycle: LifecycleMetadata,
+        project: ProjectMetadata,
+        launcher_version: str | None,
+    ) -> ImageConfig:
+        build = _build_metadata(self.metadata, launcher_version)
+        labels = dict(run_config.labels)
+        for key, value in (
+            (LIFECYCLE_METADATA_LABEL, lifecycle.to_json()),
+            (BUILD_METADATA_LABEL, build.to_json()),
+            (PROJECT_METADATA_LABEL, project.to_json()),
+        ):
+            self.log(f"Adding label '{key}'")
+            labels[key] = value
+        for label in self.metadata.labels:  # in group order: a later buildpack wins
+            labels[label.key] = label.value
+        run_path = run_config.env_dict().get("PATH", "")
+        path = ":".join(p for p in (PROCESS_DIR, "/cnb/lifecycle", run_path) if p)
+        config = run_config.with_env(
+            CNB_LAYERS_DIR=self.paths.layers,
+            CNB_APP_DIR=self.paths.app,
+            CNB_PLATFORM_API=PLATFORM_API,
+            CNB_DEPRECATION_MODE="quiet",
+            PATH=path,
+        )
+        base_history = _history_for(run_config)
+        history = base_history + tuple(
+            HistoryEntry(created=created, created_by=item.created_by) for item in self.image_layers
+        )
+        return replace(
+            config,
+            entrypoint=entrypoint,
+            cmd=(),
+            working_dir=self.paths.app,
+            labels=labels,
+            created=created,
+            history=history,
+        )
+
+    def _write(
+        self,
+        image: str,
+        config: ImageConfig,
+        run_source: ImageSource,
+        run_manifest: Manifest,
+        progress: ProgressFactory,
+    ) -> tuple[str, int]:
+        layers = [item.layer for item in self.image_layers]
+        total = sum(d.size for d in run_manifest.layers) + sum(layer.size for layer in layers)
+        handle = progress("Exporting", total)
+        ok = False
+        dest = _SizeRecorder(open_destination(image))
+        try:
+            for item in self.image_layers:
+                if item.reused_from is not None and not dest.has_blob(item.reused_from.digest):
+                    transfer_blob(self._previous_source_open(), dest, item.reused_from)
+
+            def advance(outcome: str, descriptor: Descriptor) -> None:
+                handle.advance(descriptor.size)
+
+            digest = write_image(
+                dest, config, layers, base=(run_source, run_manifest), progress=advance
+            )
+            ok = True
+        finally:
+            handle.finish(ok)
+            dest.close()
+        return digest, dest.manifest_size
+
+
+class _SizeRecorder:
+    """An ImageDestination that remembers the size of the manifest written through it."""
+
+    def __init__(self, inner: ImageDestination) -> None:
+        self.inner = inner
+        self.manifest_size = 0
+
+    def has_blob(self, digest: str) -> bool:
+        return self.inner.has_blob(digest)
+
+    def put_blob(self, digest: str, size: int, stream: BinaryIO) -> None:
+        self.inner.put_blob(digest, size, stream)
+
+    def try_mount(self, digest: str, source_repository: str) -> bool:
+        return self.inner.try_mount(digest, source_repository)
+
+    def put_manifest(self, raw: bytes, media_type: str) -> str:
+        self.manifest_size = len(raw)
+        return self.inner.put_manifest(raw, media_type)
+
+    def commit(self) -> None:
+        self.inner.commit()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    @property
+    def ref(self) -> Any:
+        return getattr(self.inner, "ref", None)
+
+
+def _history_for(config: ImageConfig) -> tuple[HistoryEntry, ...]:
+    """The run image's history with one entry per layer (padded), so ours line up."""
+    with_layer = sum(1 for h in config.history if not h.empty_layer)
+    missing = max(0, len(config.diff_ids) - with_layer)
+    return config.history + tuple(HistoryEntry(created=config.created) for _ in range(missing))
+
+
+def _run_image_reference(run_image: str, digest: str) -> str:
+    """``runImage.reference``: a digest reference for a registry image, else the manifest
+    digest (the image's identity in a layout, archive or the store)."""
+    ref = as_reference(run_image)
+    return f"{ref.name}@{digest}" if ref.transport == DOCKER else digest
+
+
+def _stack_run_image(image: str, mirrors: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {"image": image}
+    if mirrors:
+        out["mirrors"] = list(mirrors)
+    return out
+
+
+def _build_metadata(metadata: MetadataToml, launcher_version: str | None) -> BuildMetadata:
+    if launcher_version is None:
+        try:
+            from cnbsdk.lifecycle.launcher import LAUNCHER_VERSION
+
+            launcher_version = LAUNCHER_VERSION
+        except ImportError:  # pragma: no cover - the launcher package ships with cnbsdk
+            launcher_version = ""
+    return BuildMetadata(
+        buildpacks=tuple(
+            BuildpackRef(str(bp.id), str(bp.version), bp.homepage) for bp in metadata.buildpacks
+        ),
+        processes=tuple(
+            ProcessMetadata(
+                type=str(p.type),
+                command=tuple(p.command),
+                args=tuple(p.args),
+                direct=p.direct,
+                buildpack_id=str(p.buildpack_id),
+                working_dir=p.working_dir,
+                exec_env=tuple(p.exec_env),
+            )
+            for p in metadata.processes
+        ),
+        launcher=LauncherMetadata(version=launcher_version, repository="cnbsdk"),
+        default_process=metadata.buildpack_default_process_type,
+    )
+
+
+def _layer_tomls(bp_dir: Path) -> Iterator[Path]:
+    """``<layers>/<bp>/<layer>.toml`` files in layer-name order."""
+    if not bp_dir.is_dir():
+        return iter(())
+    tomls = [
+        p
+        for p in bp_dir.iterdir()
+        if p.name.endswith(".toml") and p.name not in _NOT_LAYERS and p.is_file()
+    ]
+    return iter(sorted(tomls, key=lambda p: os.fsencode(p.name[: -len(".toml")])))
+
+
+def _read_layer_toml(path: Path, bp_id: str) -> LayerContentMetadata:
+    try:
+        return LayerContentMetadata.read(path)
+    except CnbError as error:
+        raise BuildError(
+            f"buildpack {bp_id}: {error.message}", file=str(path), field=error.field
+        ) from None
+
+
+def _read_store(path: Path, bp_id: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        store = StoreToml.read(path)
+    except CnbError as error:
+        raise BuildError(
+            f"buildpack {bp_id}: {error.message}", file=str(path), field=error.field
+        ) from None
+    data = store.to_dict()
+    return data or None
