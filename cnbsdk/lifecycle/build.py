@@ -1,0 +1,494 @@
+"""The build phase (buildpack.md §Phase #5, platform.md §builder, digest §3; lifecycle
+``phase/builder.go`` and ``buildpack/build.go``): run each buildpack of the selected group,
+collect what it wrote, and hand the exporter ``<layers>/config/metadata.toml``.
+
+For each buildpack, in group order:
+
+1. ``<layers>/<escaped id>`` is created (mode 0777) and its buildpack plan — every require of
+   every plan entry it provides — is written read-only in the runner's temp dir (the
+   sandbox's ``/tmp``, as the lifecycle uses a temp dir), removed when the phase ends;
+2. ``bin/build <layers>/<escaped id> <platform> <plan>`` runs through the ``Runner`` with the
+   app as its working directory and the build env (filtered base env, the ``build=true``
+   layers of *earlier* buildpacks, user and operator env, ``CNB_*`` inputs), every path as the
+   runner shows it; its output goes to ``log`` line by line, unprefixed. A non-zero exit fails
+   the build (``BuildpackFailed``, the lifecycle's exit 51);
+3. its files are read and checked: ``launch.toml`` (for its Buildpack API), ``build.toml``
+   (``[[unmet]]`` names go on to the next provider), ``store.toml``, each ``<layer>.toml``;
+   a layer dir whose types are all false becomes ``<layer>.ignore``; SBOM files must have a
+   spec extension and a declared media type;
+4. its ``build=true`` layers join the env of the buildpacks after it.
+
+Then SBOMs are copied under ``<layers>/sbom/`` (``sbom_files``), processes are merged by type
+(a later buildpack wins; a non-default redefinition of the default type clears the default,
+with a warning), and ``metadata.toml`` is written. Any violation raises ``BuildError`` whose
+one line names the buildpack and the file (as the buildpack saw it); nothing is written to
+``config/`` then.
+
+Symlinks (cnbsdk's rule; the lifecycle does not check): the files the phase reads
+(``launch.toml``, ``build.toml``, ``store.toml``, ``<layer>.toml``, SBOMs) and the layer
+directories themselves must not be symlinks, so the host never reads through a link a
+sandboxed buildpack planted. Inside a kept layer, a relative symlink must not climb above
+``<layers>`` (``../../../../etc/passwd``): where it points would depend on where the layers
+dir is mounted, and it could not be restored from the cache. Absolute targets are left
+alone: they point into the image's own filesystem, as on the run image.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from cnbsdk.errors import BuildError, SpecError
+from cnbsdk.lifecycle.build_env import ROOT_DIRS, build_env, filtered_base_env, with_env_dir
+from cnbsdk.lifecycle.order import GroupElement
+from cnbsdk.lifecycle.plan import ResolvedPlan, buildpack_plan_for, plan_after_build
+from cnbsdk.lifecycle.sbom_files import (
+    SbomFile,
+    clear_sbom_dir,
+    copy_sbom_files,
+    find_sbom_files,
+)
+from cnbsdk.lifecycle.workspace import Paths, Workspace
+from cnbsdk.spec.build_toml import BuildToml
+from cnbsdk.spec.launch_toml import Label, LaunchToml, Slice
+from cnbsdk.spec.layer_toml import LayerContentMetadata, LayerTypes
+from cnbsdk.spec.metadata_toml import MetadataBuildpack, MetadataProcess, MetadataToml
+from cnbsdk.spec.platform_files import PlatformPlan
+from cnbsdk.spec.store_toml import StoreToml
+from cnbsdk.spec.target import Target
+
+if TYPE_CHECKING:
+    from cnbsdk.lifecycle.sandbox import Runner
+
+# platform.md §builder: a buildpack's build failed.
+EXIT_BUILDPACK_FAILED = 51
+PLANS_DIR = "cnbsdk-buildpack-plans"  # under the runner's temp dir
+CONFIG_DIR = "config"
+METADATA_FILE = "metadata.toml"
+_OUTPUT_FILES = ("launch.toml", "build.toml", "store.toml")
+_RESERVED_LAYER_NAMES = ("launch", "build", "store")
+_MAX_DEPTH = 512
+
+Log = Callable[[str], None]
+T = TypeVar("T")
+
+
+class BuildpackFailed(BuildError):
+    """A buildpack's ``bin/build`` exited non-zero; ``output`` holds what it printed."""
+
+    exit_code = EXIT_BUILDPACK_FAILED
+
+    def __init__(self, element: GroupElement, code: int, output: str) -> None:
+        self.element = element
+        self.code = code
+        self.output = output
+        how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
+        super().__init__(f"buildpack {element} failed ({how})")
+
+
+@dataclass(frozen=True)
+class BuildpackOutput:
+    """What one buildpack left in ``<layers>/<escaped id>`` (host paths), checked.
+
+    ``layers`` holds every ``<layer>.toml`` by layer name, ignored layers included (their
+    directories are renamed ``<layer>.ignore``).
+    """
+
+    element: GroupElement
+    directory: Path
+    launch: LaunchToml = field(default_factory=LaunchToml)
+    build: BuildToml = field(default_factory=BuildToml)
+    store: StoreToml | None = None
+    layers: Mapping[str, LayerContentMetadata] = field(default_factory=dict)
+
+    def layer_types(self) -> dict[str, LayerTypes]:
+        return {name: meta.effective_types for name, meta in self.layers.items()}
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    """What the build phase produced, for the exporter and the cache.
+
+    ``plan`` is what was left unmet after the last buildpack; ``sbom_files`` are the copies
+    under ``<layers>/sbom/``; ``warnings`` were also logged.
+    """
+
+    metadata: MetadataToml
+    buildpacks: tuple[GroupElement, ...]
+    outputs: tuple[BuildpackOutput, ...]
+    metadata_path: Path
+    plan: PlatformPlan = field(default_factory=PlatformPlan)
+    sbom_files: tuple[Path, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def build(
+    selected: ResolvedPlan,
+    runner: Runner,
+    workspace: Workspace,
+    *,
+    base_env: Mapping[str, str],
+    target: Target | None,
+    exec_env: str = "",
+    log: Log = print,
+) -> BuildOutcome:
+    """Run the selected group's ``bin/build``s and write ``<layers>/config/metadata.toml``."""
+    layers = workspace.layers
+    metadata_path = layers / CONFIG_DIR / METADATA_FILE
+    metadata_path.unlink(missing_ok=True)  # never leave an earlier run's file behind
+    clear_sbom_dir(layers)  # lifecycle: <layers>/sbom does not exist while buildpacks run
+    view = _View(workspace, runner)
+    plan = selected.platform_plan()
+    env = filtered_base_env(base_env)
+    outputs: list[BuildpackOutput] = []
+    warnings: list[str] = []
+    sboms: list[SbomFile] = []
+    plans_dir = runner.temp_dir / PLANS_DIR
+    try:
+        for element in selected.group:
+            output = _build_one(
+                element, plan, runner, view, env, target=target, exec_env=exec_env, log=log
+            )
+            build_toml = view.shown(output.directory / "build.toml")
+            plan = plan_after_build(plan, element.id, output.build, file=build_toml)
+            # Checked right after each buildpack (lifecycle), copied once all have built.
+            sboms.extend(
+                find_sbom_files(
+                    output.directory,
+                    buildpack_id=str(element.id),
+                    declared=element.descriptor.buildpack.sbom_formats,
+                    layer_types=output.layer_types(),
+                    shown_as=Path(view.shown(output.directory)),
+                    buildpack_name=str(element),
+                )
+            )
+            env = with_build_layers(env, output, view)
+            outputs.append(output)
+    finally:
+        shutil.rmtree(plans_dir, ignore_errors=True)
+
+    copied = copy_sbom_files(sboms, layers)
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        log(f"Warning: {message}")
+
+    metadata = merge_metadata(outputs, warn=warn)
+    metadata_path.parent.mkdir(parents=True, exist_ok=True)
+    metadata.write(metadata_path)
+    return BuildOutcome(
+        metadata=metadata,
+        buildpacks=tuple(selected.group),
+        outputs=tuple(outputs),
+        metadata_path=metadata_path,
+        plan=plan,
+        sbom_files=tuple(copied),
+        warnings=tuple(warnings),
+    )
+
+
+# -- running one buildpack --------------------------------------------------------------------
+
+
+class _View:
+    """Host paths of the workspace and how the runner shows them to a buildpack."""
+
+    def __init__(self, workspace: Workspace, runner: Runner) -> None:
+        self.workspace = workspace
+        self.runner = runner
+        self.paths: Paths = runner.paths
+
+    def shown(self, host_path: Path) -> str:
+        try:
+            return self.runner.inner_path(host_path)
+        except ValueError:
+            return str(host_path)
+
+    def buildpack_dir(self, element: GroupElement) -> str:
+        """Where the runner shows the buildpack (the sandbox sees only the build's
+        buildpacks directory; the host runner sees every path)."""
+        try:
+            return self.runner.inner_path(element.directory)
+        except ValueError:
+            raise BuildError(
+                f"buildpack {element} is at {element.directory}, outside the build's "
+                f"buildpacks directory {self.workspace.buildpacks}, where the sandbox cannot "
+                f"see it"
+            ) from None
+
+
+def _build_one(
+    element: GroupElement,
+    plan: PlatformPlan,
+    runner: Runner,
+    view: _View,
+    env: Mapping[str, str],
+    *,
+    target: Target | None,
+    exec_env: str,
+    log: Log,
+) -> BuildpackOutput:
+    executable = element.directory / "bin" / "build"
+    if not executable.is_file():
+        raise BuildError(f"buildpack {element} has no bin/build", file=str(executable))
+    layers_dir = view.workspace.layers / element.id.escaped
+    if layers_dir.is_symlink():
+        layers_dir.unlink()
+    layers_dir.mkdir(exist_ok=True)
+    layers_dir.chmod(0o777)  # lifecycle: created 0777 for the buildpack's user
+    plan_path = _write_buildpack_plan(view.runner.temp_dir / PLANS_DIR, element, plan)
+
+    bp_dir = view.buildpack_dir(element)
+    shown_layers, shown_platform, shown_plan = (
+        view.shown(layers_dir),
+        view.paths.platform,
+        view.shown(plan_path),
+    )
+    build_config = view.workspace.build_config
+    full_env = build_env(
+        env,
+        element.located,
+        platform_dir=view.workspace.platform,
+        build_config_dir=build_config if build_config.is_dir() else None,
+        layers_dir=shown_layers,
+        plan_path=shown_plan,
+        target=target,
+        exec_env=exec_env,
+    )
+    # build_env read the user env on the host; the buildpack gets the paths it can open.
+    full_env.update({"CNB_BUILDPACK_DIR": bp_dir, "CNB_PLATFORM_DIR": shown_platform})
+    argv = [f"{bp_dir}/bin/build", shown_layers, shown_platform, shown_plan]
+    result = runner.run(
+        argv, cwd=view.paths.app, env=full_env, on_output=lambda line: log(line.rstrip("\n"))
+    )
+    if result.exit_code != 0:
+        raise BuildpackFailed(element, result.exit_code, result.output)
+    return read_buildpack_output(element, layers_dir, shown_as=Path(shown_layers))
+
+
+def _write_buildpack_plan(directory: Path, element: GroupElement, plan: PlatformPlan) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o755)
+    path = directory / f"{element.id.escaped}.toml"
+    path.unlink(missing_ok=True)
+    buildpack_plan_for(plan, element.id).write(path)
+    path.chmod(0o444)
+    return path
+
+
+# -- what a buildpack wrote -------------------------------------------------------------------
+
+
+def read_buildpack_output(
+    element: GroupElement, directory: Path, *, shown_as: Path | None = None
+) -> BuildpackOutput:
+    """Read and check one buildpack's files after its build; rename ignored layers.
+
+    ``shown_as`` is ``directory`` as the buildpack saw it (for messages and symlink checks).
+    """
+    shown = shown_as or directory
+    for name in _OUTPUT_FILES:
+        _refuse_symlink(element, directory / name, shown / name, "file")
+    launch = _read(
+        element, directory, shown, "launch.toml", lambda p: LaunchToml.read(p, api=element.api)
+    )
+    build_toml = _read(element, directory, shown, "build.toml", BuildToml.read)
+    store = _read(element, directory, shown, "store.toml", StoreToml.read)
+    layers = _read_layers(element, directory, shown)
+    for name, meta in layers.items():
+        layer_dir = directory / name
+        if not meta.effective_types.ignored:
+            if layer_dir.is_dir():
+                check_layer_symlinks(element, layer_dir, shown / name)
+            continue
+        if layer_dir.is_dir():
+            # buildpack.md §Ignored Layers: kept out of the image, the cache and the env.
+            ignored = directory / f"{name}.ignore"
+            if ignored.is_dir() and not ignored.is_symlink():
+                shutil.rmtree(ignored)
+            else:
+                ignored.unlink(missing_ok=True)
+            layer_dir.rename(ignored)
+    return BuildpackOutput(
+        element=element,
+        directory=directory,
+        launch=launch or LaunchToml(),
+        build=build_toml or BuildToml(),
+        store=store,
+        layers=layers,
+    )
+
+
+def _read(
+    element: GroupElement, directory: Path, shown: Path, name: str, parse: Callable[[Path], T]
+) -> T | None:
+    path = directory / name
+    if not path.exists():
+        return None
+    try:
+        return parse(path)
+    except SpecError as error:
+        raise _invalid(element, shown / name, error) from None
+
+
+def _read_layers(
+    element: GroupElement, directory: Path, shown: Path
+) -> dict[str, LayerContentMetadata]:
+    layers: dict[str, LayerContentMetadata] = {}
+    for path in sorted(directory.iterdir(), key=lambda p: os.fsencode(p.name)):
+        if not path.name.endswith(".toml") or path.name in _OUTPUT_FILES:
+            continue
+        name = path.name[: -len(".toml")]
+        if not name or name in _RESERVED_LAYER_NAMES:
+            continue
+        _refuse_symlink(element, path, shown / path.name, "layer metadata file")
+        if path.is_dir():
+            continue
+        try:
+            layers[name] = LayerContentMetadata.read(path)
+        except SpecError as error:
+            raise _invalid(element, shown / path.name, error) from None
+        layer_dir = directory / name
+        _refuse_symlink(element, layer_dir, shown / name, "layer directory")
+        if layer_dir.exists() and not layer_dir.is_dir():
+            raise BuildError(
+                f"buildpack {element}: layer {name!r} is not a directory", file=str(shown / name)
+            )
+    return layers
+
+
+def check_layer_symlinks(
+    element: GroupElement, layer_dir: Path, shown: Path, *, layer_depth: int = 2
+) -> None:
+    """Refuse a relative symlink in ``layer_dir`` that climbs above ``<layers>``.
+
+    ``layer_depth`` is how far ``layer_dir`` sits below ``<layers>`` (2: ``<bp>/<layer>``).
+    """
+    for relative, target in _symlinks(layer_dir):
+        if target.startswith("/"):
+            continue
+        # The depth below <layers> of the directory holding the link.
+        depth = layer_depth + relative.count("/")
+        for piece in target.split("/"):
+            if piece in ("", "."):
+                continue
+            depth = depth - 1 if piece == ".." else depth + 1
+            if depth < 0:
+                raise BuildError(
+                    f"buildpack {element}: symlink to {target!r} escapes the layers directory "
+                    f"(link within <layers>, or to an absolute path in the image)",
+                    file=str(shown / relative),
+                )
+
+
+def _symlinks(root: Path) -> Iterator[tuple[str, str]]:
+    """Every symlink under ``root`` (never followed): its path relative to root, its target."""
+    stack: list[tuple[Path, str, int]] = [(root, "", 0)]
+    while stack:
+        directory, prefix, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise BuildError("layer is nested too deeply", file=str(directory))
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                relative = f"{prefix}{entry.name}"
+                if entry.is_symlink():
+                    yield relative, os.readlink(entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((Path(entry.path), f"{relative}/", depth + 1))
+
+
+def _refuse_symlink(element: GroupElement, path: Path, shown: Path, what: str) -> None:
+    if path.is_symlink():
+        raise BuildError(
+            f"buildpack {element}: the {what} is a symlink (to {os.readlink(path)!r}); "
+            f"the lifecycle reads only real files and directories here",
+            file=str(shown),
+        )
+
+
+def _invalid(element: GroupElement, shown: Path, error: SpecError) -> BuildError:
+    return BuildError(f"buildpack {element}: {error.message}", file=str(shown), field=error.field)
+
+
+# -- the env of later buildpacks --------------------------------------------------------------
+
+
+def with_build_layers(
+    env: Mapping[str, str], output: BuildpackOutput, view: _View | None = None
+) -> dict[str, str]:
+    """``env`` plus one buildpack's ``build=true`` layers (digest §3.7, rule 15), in layer name
+    order: root dirs prepended with ``:`` at the path the runner shows, then ``env/`` and
+    ``env.build/`` read on the host.
+    """
+    result = dict(env)
+    for name in sorted(output.layers, key=os.fsencode):
+        layer = output.directory / name
+        if not output.layers[name].effective_types.build or not layer.is_dir():
+            continue
+        shown = view.shown(layer) if view is not None else str(layer)
+        for child, variables in ROOT_DIRS:
+            if (layer / child).is_dir():
+                for variable in variables:
+                    existing = result.get(variable, "")
+                    result[variable] = f"{shown}/{child}" + (f":{existing}" if existing else "")
+        result = with_env_dir(result, layer / "env")
+        result = with_env_dir(result, layer / "env.build")
+    return result
+
+
+# -- metadata.toml ----------------------------------------------------------------------------
+
+
+def merge_metadata(
+    outputs: Sequence[BuildpackOutput], *, warn: Log = lambda message: None
+) -> MetadataToml:
+    """The group's ``metadata.toml`` from each buildpack's ``launch.toml`` (rules 19 and 20).
+
+    Processes are merged by type, a later buildpack replacing an earlier one. The default is
+    the last ``default = true`` seen; redefining that type without ``default`` clears it
+    (lifecycle ``processMap``), with a warning. Labels and slices keep group order.
+    """
+    processes: dict[str, MetadataProcess] = {}
+    default_type = ""
+    labels: list[Label] = []
+    slices: list[Slice] = []
+    for output in outputs:
+        for process in output.launch.processes:
+            if process.default:
+                default_type = str(process.type)
+            elif process.type == default_type:
+                warn(
+                    f"buildpack {output.element} redefines the default process type "
+                    f"{default_type!r} without default = true: no default process remains"
+                )
+                default_type = ""
+            processes[str(process.type)] = MetadataProcess(
+                type=process.type,
+                command=process.command,
+                buildpack_id=output.element.id,
+                args=process.args,
+                direct=True,
+                working_dir=process.working_dir,
+                exec_env=process.exec_env,
+            )
+        labels.extend(output.launch.labels)
+        slices.extend(output.launch.slices)
+    return MetadataToml(
+        buildpacks=tuple(
+            MetadataBuildpack(
+                id=o.element.id,
+                version=o.element.version,
+                api=o.element.api,
+                homepage=o.element.descriptor.buildpack.homepage,
+            )
+            for o in outputs
+        ),
+        processes=tuple(processes.values()),
+        labels=tuple(labels),
+        slices=tuple(slices),
+        buildpack_default_process_type=default_type,
+    )
