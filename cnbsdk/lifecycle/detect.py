@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnbsdk.errors import BuildError, CnbError
 from cnbsdk.lifecycle.build_env import detect_env, filtered_base_env
@@ -29,6 +30,10 @@ from cnbsdk.lifecycle.plan import PlanUnresolved, ResolvedPlan, resolve_plan
 from cnbsdk.spec.build_plan import BuildPlan
 from cnbsdk.spec.platform_files import GroupToml, PlatformPlan
 from cnbsdk.spec.target import Target
+
+if TYPE_CHECKING:
+    from cnbsdk.lifecycle.sandbox import Runner
+    from cnbsdk.lifecycle.workspace import Workspace
 
 DETECT_PASS = 0
 DETECT_FAIL = 100
@@ -337,3 +342,91 @@ class SubprocessDetectRunner:
 
 def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
+
+
+# -- running bin/detect through a Runner (the sandbox) ----------------------------------------
+
+
+class SandboxDetectRunner:
+    """Runs ``<bp>/bin/detect`` through a ``Runner`` (``BubblewrapRunner`` or ``HostRunner``)
+    with the same inputs as ``SubprocessDetectRunner``, every path given as the program sees
+    it (``runner.inner_path``). Buildpacks must sit under ``workspace.buildpacks`` (copied,
+    not symlinked: the sandbox sees only that directory); the plan file is written in the
+    runner's ``temp_dir``. ``base_env`` defaults to ``runner.base_env({})``; pass the build
+    image's env there (``runner.base_env(image.config.env_dict())``) for its ``PATH``.
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        workspace: Workspace,
+        *,
+        base_env: Mapping[str, str] | None = None,
+        target: Target | None = None,
+        exec_env: str = "",
+        timeout: float | None = None,
+        on_output: Callable[[str], None] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.workspace = workspace
+        self.base_env = filtered_base_env(base_env if base_env is not None else runner.base_env({}))
+        self.target = target
+        self.exec_env = exec_env
+        self.timeout = timeout
+        self.on_output = on_output
+
+    def __call__(self, element: GroupElement) -> DetectVerdict:
+        executable = element.directory / "bin" / "detect"
+        if not executable.is_file():
+            return DetectVerdict(exit_code=-1, error=f"has no bin/detect ({executable})")
+        inner = self.runner.inner_path
+        try:
+            buildpack_dir = inner(element.directory)
+        except ValueError:
+            return DetectVerdict(
+                exit_code=-1,
+                error=f"is not in the build's buildpacks directory ({element.directory})",
+            )
+        ws = self.workspace
+        self.runner.temp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="detect-", dir=self.runner.temp_dir) as scratch:
+            plan_path = Path(scratch) / "plan.toml"
+            plan_path.write_bytes(b"")
+            # Env files are read on the host; the CNB_* paths are the program's view.
+            env = detect_env(
+                self.base_env,
+                element.located,
+                platform_dir=ws.platform,
+                build_config_dir=ws.build_config,
+                plan_path=plan_path,
+                target=self.target,
+                exec_env=self.exec_env,
+            )
+            platform_dir, inner_plan = inner(ws.platform), inner(plan_path)
+            env.update(
+                {
+                    "CNB_BUILDPACK_DIR": buildpack_dir,
+                    "CNB_PLATFORM_DIR": platform_dir,
+                    "CNB_BUILD_PLAN_PATH": inner_plan,
+                }
+            )
+            result = self.runner.run(
+                [inner(executable), platform_dir, inner_plan],
+                cwd=self.runner.paths.app,
+                env=env,
+                on_output=self.on_output,
+                timeout=self.timeout,
+            )
+            if result.timed_out:
+                error = f"timed out after {self.timeout:g}s"
+                return DetectVerdict(result.exit_code, result.output, error=error)
+            if result.exit_code != DETECT_PASS:
+                return DetectVerdict(result.exit_code, result.output)
+            try:
+                plan = BuildPlan.read(plan_path)
+            except CnbError as error:
+                message = f"{error.field}: {error.message}" if error.field else error.message
+                return DetectVerdict(
+                    result.exit_code, result.output, error=f"wrote an invalid build plan: {message}"
+                )
+            return DetectVerdict(result.exit_code, result.output, plan)

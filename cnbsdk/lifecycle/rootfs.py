@@ -1,0 +1,132 @@
+"""The build image unpacked as a directory tree, for the sandbox's read-only ``/``.
+
+Trees are cached per manifest digest under ``cache_root()/rootfs/<digest hex>/``. One is
+unpacked into a temporary sibling and renamed into place only when complete, under a
+per-digest lock: a concurrent unpack waits and then reuses the tree, and a killed one leaves
+only a temporary directory that the next unpack removes — never a half tree under the final
+name. Each layer's content is checked against its digest while it is extracted.
+
+Extraction keeps the images' uid/gid only when cnbsdk runs as root; otherwise every file is
+owned by the invoking user (nothing to chown), which is also what the sandbox's user
+namespace maps to the CNB user.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnbsdk.errors import BuildError
+from cnbsdk.lifecycle.sandbox import ensure_mount_points, home_directory
+from cnbsdk.oci.digest import Descriptor, HashingReader, digest_hex, verify
+from cnbsdk.oci.extract import extract_layer
+from cnbsdk.oci.image import ImageConfig, read_config, resolve_image
+from cnbsdk.oci.open import open_source
+from cnbsdk.oci.transport import ImageSource
+from cnbsdk.stacks.cache import cache_root
+
+_TEMP_PREFIX = ".partial-"
+
+
+@dataclass(frozen=True)
+class UnpackedImage:
+    """An image's root filesystem on disk, its config and its manifest digest."""
+
+    rootfs: Path
+    config: ImageConfig
+    digest: str
+
+    @property
+    def user_ids(self) -> tuple[int, int]:
+        """``CNB_USER_ID`` and ``CNB_GROUP_ID`` from the image's env (a build image must
+        set both: platform.md §Build Image)."""
+        env = self.config.env_dict()
+        ids = []
+        for name in ("CNB_USER_ID", "CNB_GROUP_ID"):
+            value = env.get(name, "")
+            if not value.isdigit():
+                problem = "is not set" if not value else f"is not a number: {value!r}"
+                raise BuildError(f"the build image's {name} {problem}", field=f"config.Env.{name}")
+            ids.append(int(value))
+        return ids[0], ids[1]
+
+
+def unpacked_rootfs(image_ref: str, *, cache_dir: Path | None = None) -> UnpackedImage:
+    """The image at ``image_ref`` unpacked (or the cached tree), for this platform.
+
+    ``cache_dir`` defaults to ``cache_root()/rootfs``.
+    """
+    base = cache_dir if cache_dir is not None else cache_root() / "rootfs"
+    source = open_source(image_ref)
+    try:
+        resolved = resolve_image(source)
+        config = read_config(source, resolved.manifest)
+        final = base / digest_hex(resolved.digest)
+        if not final.is_dir():
+            base.mkdir(parents=True, exist_ok=True)
+            with _locked(base / f"{final.name}.lock"):
+                if not final.is_dir():
+                    _unpack(source, resolved.manifest.layers, config, final)
+    finally:
+        source.close()
+    return UnpackedImage(final, config, resolved.digest)
+
+
+def _unpack(
+    source: ImageSource, layers: tuple[Descriptor, ...], config: ImageConfig, final: Path
+) -> None:
+    # Holding the lock: leftovers of a killed unpack of this digest are ours to remove.
+    for stale in final.parent.glob(f"{_TEMP_PREFIX}{final.name}-*"):
+        remove_tree(stale)
+    partial = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{final.name}-", dir=final.parent))
+    try:
+        for layer in layers:
+            with source.open_blob(layer.digest) as stream:
+                hashing = HashingReader(stream)
+                extract_layer(hashing, partial)  # type: ignore[arg-type]
+                while hashing.read(1 << 20):  # the tar may end before the blob does
+                    pass
+            verify(
+                layer.digest, layer.size, hashing.digest, hashing.size, what=f"layer {layer.digest}"
+            )
+        partial.chmod(0o755)
+        uid = config.env_dict().get("CNB_USER_ID", "")
+        home = home_directory(partial, int(uid)) if uid.isdigit() else "/"
+        ensure_mount_points(partial, home=home)
+        os.rename(partial, final)
+    except BaseException:
+        remove_tree(partial)
+        raise
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove an unpacked tree, including directories an image made read-only."""
+
+    def make_writable(function: object, failed: str, _info: object) -> None:
+        parent = os.path.dirname(failed)
+        os.chmod(parent, stat.S_IRWXU)
+        if os.path.isdir(failed) and not os.path.islink(failed):
+            os.chmod(failed, stat.S_IRWXU)
+            shutil.rmtree(failed, onerror=make_writable)
+        else:
+            os.unlink(failed)
+
+    if path.exists() or path.is_symlink():
+        shutil.rmtree(path, onerror=make_writable)
