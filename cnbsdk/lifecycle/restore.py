@@ -1,0 +1,384 @@
+"""The restore step: what a rebuild finds in ``<layers>/<bp>/`` before ``bin/build`` runs.
+
+The table of cnb-spec-digest §3.4 (buildpack.md §Layer Types, lifecycle
+``metadata_restorer.go`` / ``restorer.go``), for each buildpack of the group:
+
+============================  =======================================  =====================
+flags in the label            ``<layer>.toml`` (never with ``[types]``)  contents
+============================  =======================================  =====================
+launch, not build/cache       from the previous image's label           no (export reuses it)
+launch + build, no cache      no                                        no
+launch + cache (any build)    from the previous image's label           from the cache, only
+                              (from the cache when the image lacks it)  when the shas agree
+cache, not launch (any build) from the cache                            from the cache
+build only / none             no                                        no
+============================  =======================================  =====================
+
+``store.toml`` always comes from the previous image's ``buildpacks[].store``. Per-layer SBOM
+files come from the cache's SBOM layer for the layers restored from the cache;
+``launch.sbom.*``/``build.sbom.*`` never come back. A cached tar that is missing, corrupted
+or disagrees with the image is skipped with a line saying why, and its metadata removed, so
+the buildpack simply builds the layer again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnbsdk.errors import CnbError, ImageError
+from cnbsdk.lifecycle.cache import VolumeCache
+from cnbsdk.lifecycle.order import GroupElement
+from cnbsdk.oci.extract import extract_layer
+from cnbsdk.spec.ids import LayerName
+from cnbsdk.spec.labels import CacheMetadata, LayerMetadata, LifecycleMetadata
+from cnbsdk.spec.layer_toml import LayerContentMetadata
+from cnbsdk.spec.sbom import SBOM_FORMATS
+from cnbsdk.spec.store_toml import StoreToml
+from cnbsdk.spec.toml_file import write_toml
+
+Log = Callable[[str], None]
+APP_IMAGE = "app image"
+CACHE = "cache"
+
+
+@dataclass(frozen=True)
+class SkippedLayer:
+    """A layer the labels mention that was not (fully) restored, and why."""
+
+    identifier: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    """What restore put in ``<layers>``; identifiers are ``<bp id>:<layer>``."""
+
+    metadata: Mapping[str, str]  # identifier -> where its toml came from (APP_IMAGE or CACHE)
+    data: tuple[str, ...]  # layers whose contents came from the cache
+    skipped: tuple[SkippedLayer, ...]
+    stores: tuple[str, ...]  # buildpack ids whose store.toml was restored
+    sboms: tuple[str, ...]  # SBOM files restored, relative to <layers>
+
+
+@dataclass
+class _Plan:
+    """One layer to restore: its metadata source and, when cached, the tar to extract."""
+
+    buildpack: str
+    escaped: str
+    name: str
+    metadata: LayerMetadata
+    source: str
+    cache_sha: str | None  # extract this cached tar; None: metadata only
+
+    @property
+    def identifier(self) -> str:
+        return f"{self.buildpack}:{self.name}"
+
+
+class _Restorer:
+    def __init__(
+        self, layers_dir: Path, cache: VolumeCache | None, uid: int, gid: int, log: Log
+    ) -> None:
+        self.layers_dir = layers_dir
+        self.cache = cache
+        self.uid, self.gid = uid, gid
+        self.log = log
+        self.metadata: dict[str, str] = {}
+        self.data: list[str] = []
+        self.skipped: list[SkippedLayer] = []
+        self.stores: list[str] = []
+        self.sboms: list[str] = []
+        self.chown = os.geteuid() == 0
+
+    # -- helpers ------------------------------------------------------------------------
+    def skip(self, identifier: str, reason: str, line: str) -> None:
+        self.skipped.append(SkippedLayer(identifier, reason))
+        self.log(line)
+
+    def own(self, path: Path) -> None:
+        if self.chown:
+            os.chown(path, self.uid, self.gid, follow_symlinks=False)
+
+    def buildpack_dir(self, escaped: str) -> Path:
+        directory = self.layers_dir / escaped
+        if not directory.is_dir():
+            directory.mkdir(parents=True)
+            self.own(directory)
+        return directory
+
+    # -- metadata (pass 1) --------------------------------------------------------------
+    def plan_buildpack(
+        self, element: GroupElement, image: LifecycleMetadata | None, cached: CacheMetadata
+    ) -> list[_Plan]:
+        bp = str(element.id)
+        escaped = element.id.escaped
+        image_entry = image.buildpack(bp) if image else None
+        image_layers = dict(image_entry.layers) if image_entry else {}
+        cache_entry = cached.buildpack(bp)
+        cache_layers = dict(cache_entry.layers) if cache_entry else {}
+        plans: list[_Plan] = []
+        for name in sorted(set(image_layers) | set(cache_layers)):
+            identifier = f"{bp}:{name}"
+            try:
+                LayerName(name)
+            except CnbError:
+                self.skip(
+                    identifier,
+                    "invalid layer name",
+                    f'Not restoring "{identifier}": {name!r} is not a valid layer name',
+                )
+                continue
+            plan = self.plan_layer(
+                identifier, image_layers.get(name), cache_layers.get(name), self.cache is not None
+            )
+            if plan is not None:
+                source, metadata, cache_sha = plan
+                plans.append(_Plan(bp, escaped, name, metadata, source, cache_sha))
+        return plans
+
+    def plan_layer(
+        self,
+        identifier: str,
+        image: LayerMetadata | None,
+        cached: LayerMetadata | None,
+        have_cache: bool,
+    ) -> tuple[str, LayerMetadata, str | None] | None:
+        """(metadata source, metadata, cached sha to extract) for one layer, or None."""
+        if image is not None and image.launch:
+            if image.build and not image.cache:
+                # build=true means the buildpack recreates it; a toml alone would mislead it
+                self.skip(
+                    identifier,
+                    "build=true, cache=false",
+                    f'Not restoring metadata for "{identifier}", marked as build=true, cache=false',
+                )
+                return None
+            if not image.cache:
+                return APP_IMAGE, image, None
+            if cached is None or not cached.cache:
+                why = "not in cache" if have_cache else "no cache"
+                self.skip(identifier, why, f'Removing "{identifier}", {why}')
+                return None
+            if cached.sha != image.sha:
+                # digest §7.13: the lifecycle checks the image sha against the cache sha
+                self.skip(identifier, "wrong sha", f'Removing "{identifier}", wrong sha')
+                return None
+            return APP_IMAGE, image, cached.sha
+        if cached is None:
+            assert image is not None
+            self.skip(
+                identifier,
+                "launch=false",
+                f'Not restoring metadata for "{identifier}", marked as launch=false',
+            )
+            return None
+        if not cached.cache:
+            self.skip(
+                identifier,
+                "cache=false",
+                f'Not restoring "{identifier}" from cache, marked as cache=false',
+            )
+            return None
+        # cache=true and not launch, or launch+cache missing from the app image (the
+        # Platform 0.14 rule: its metadata then comes from the cache).
+        if not cached.sha:
+            self.skip(
+                identifier,
+                "no contents",
+                f'Not restoring "{identifier}" from cache: no layer contents were cached',
+            )
+            return None
+        return CACHE, cached, cached.sha
+
+    def write_metadata(self, plan: _Plan) -> None:
+        directory = self.buildpack_dir(plan.escaped)
+        toml = directory / f"{plan.name}.toml"
+        # buildpack.md §Layer Types: restored tomls never carry [types]
+        content = LayerContentMetadata(types=None, metadata=dict(plan.metadata.data))
+        write_toml(toml, content.to_dict(include_types=False))
+        self.own(toml)
+        self.metadata[plan.identifier] = plan.source
+        self.log(f'Restoring metadata for "{plan.identifier}" from {plan.source}')
+
+    def remove_metadata(self, plan: _Plan) -> None:
+        (self.layers_dir / plan.escaped / f"{plan.name}.toml").unlink(missing_ok=True)
+        self.metadata.pop(plan.identifier, None)
+
+    def restore_store(self, element: GroupElement, image: LifecycleMetadata | None) -> None:
+        entry = image.buildpack(str(element.id)) if image else None
+        if entry is None or not entry.store:
+            return
+        store: Mapping[str, Any] = entry.store
+        metadata = store.get("metadata")
+        if not isinstance(metadata, dict) or not metadata:
+            return
+        path = self.buildpack_dir(element.id.escaped) / "store.toml"
+        StoreToml(metadata=dict(metadata)).write(path)
+        self.own(path)
+        self.stores.append(str(element.id))
+
+    # -- contents (pass 2) ----------------------------------------------------------------
+    def restore_data(self, plan: _Plan) -> None:
+        assert self.cache is not None and plan.cache_sha is not None
+        tar = self.cache.layer_tar(plan.cache_sha, name=plan.identifier, warn=self.log)
+        if tar is None:
+            self.remove_metadata(plan)
+            self.skipped.append(SkippedLayer(plan.identifier, "corrupted or missing in cache"))
+            return
+        target = self.layers_dir / plan.escaped / plan.name
+        try:
+            with self.extracted(tar) as root:
+                source = _find_subtree(root, (plan.escaped, plan.name))
+                if source is None:
+                    raise ImageError(f"the cached tar holds no {plan.escaped}/{plan.name}")
+                _remove_tree(target)
+                os.rename(source, target)
+        except (ImageError, OSError) as error:
+            self.remove_metadata(plan)
+            reason = str(error) if isinstance(error, ImageError) else error.strerror
+            self.skip(
+                plan.identifier,
+                "unreadable in cache",
+                f"Skipping cache layer {plan.identifier}: {reason}",
+            )
+            return
+        self.data.append(plan.identifier)
+        self.log(f'Restoring data for "{plan.identifier}" from cache')
+
+    def extracted(self, tar: Path) -> _TempTree:
+        owner = (self.uid, self.gid) if self.chown else None
+        return _TempTree(self.layers_dir, tar, owner)
+
+    # -- SBOMs (pass 3) -------------------------------------------------------------------
+    def restore_sboms(self, sbom_sha: str, plans: Sequence[_Plan]) -> None:
+        """Copy ``sbom/cache/<bp>/<layer>/sbom.<ext>`` to ``<bp>/<layer>.sbom.<ext>`` for
+        the layers restored from the cache (the lifecycle's RestoreToBuildpackLayers)."""
+        assert self.cache is not None
+        restored = [p for p in plans if p.cache_sha and p.identifier in self.data]
+        if not restored:
+            return
+        tar = self.cache.layer_tar(sbom_sha, name="SBOM layer", warn=self.log)
+        if tar is None:
+            return
+        try:
+            with self.extracted(tar) as root:
+                sbom_root = _find_subtree(root, ("sbom", "cache"))
+                if sbom_root is None:
+                    return
+                for plan in restored:
+                    self.copy_sboms(sbom_root / plan.escaped / plan.name, plan)
+        except ImageError as error:
+            self.log(f"Skipping the cached SBOM layer: {error}")
+
+    def copy_sboms(self, directory: Path, plan: _Plan) -> None:
+        if not directory.is_dir():
+            return
+        for extension in SBOM_FORMATS.values():
+            source = directory / f"sbom.{extension}"
+            if not source.is_file() or source.is_symlink():
+                continue
+            target = self.layers_dir / plan.escaped / f"{plan.name}.sbom.{extension}"
+            shutil.copyfile(source, target)
+            self.own(target)
+            self.sboms.append(str(target.relative_to(self.layers_dir)))
+
+
+class _TempTree:
+    """A layer tar extracted into a hidden temporary dir under ``<layers>`` (same
+    filesystem, so restored layers are moved in with one rename), removed on exit."""
+
+    def __init__(self, layers_dir: Path, tar: Path, owner: tuple[int, int] | None) -> None:
+        self.layers_dir = layers_dir
+        self.tar = tar
+        self.owner = owner
+        self.root: Path | None = None
+
+    def __enter__(self) -> Path:
+        self.root = Path(tempfile.mkdtemp(prefix=".restore-", dir=self.layers_dir))
+        # The restored files belong to the user buildpacks run as (``uid``/``gid``), not
+        # to the ids recorded in the tar: under a user namespace those can differ.
+        extract_layer(self.tar, self.root, whiteouts=False, same_owner=False)
+        if self.owner is not None and self.owner != (os.geteuid(), os.getegid()):
+            _chown_tree(self.root, *self.owner)
+        return self.root
+
+    def __exit__(self, *exc: object) -> None:
+        if self.root is not None:
+            _remove_tree(self.root)
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    for directory, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)
+    os.chown(root, uid, gid)
+
+
+def _remove_tree(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _find_subtree(root: Path, tail: tuple[str, ...], max_depth: int = 3) -> Path | None:
+    """The directory ``root/<prefix>/<tail...>`` with a prefix of at most ``max_depth``
+    components. Cache tars hold absolute names (``/layers/<bp>/<layer>/...``); looking for
+    the tail keeps restore independent of where the layers dir was when it was tarred."""
+    level = [root]
+    for _ in range(max_depth + 1):
+        for directory in level:
+            candidate = directory.joinpath(*tail)
+            if candidate.is_dir() and not candidate.is_symlink():
+                return candidate
+        level = [
+            child
+            for directory in level
+            for child in sorted(directory.iterdir())
+            if child.is_dir() and not child.is_symlink()
+        ]
+    return None
+
+
+def restore(
+    group: Sequence[GroupElement],
+    layers_dir: Path,
+    *,
+    previous: LifecycleMetadata | None,
+    cache: VolumeCache | None,
+    uid: int,
+    gid: int,
+    log: Log,
+) -> RestoreReport:
+    """Restore layer metadata, cached layer contents, SBOMs and ``store.toml`` of each
+    buildpack in ``group`` into ``layers_dir`` (the host's ``<layers>``), logging each
+    restored or skipped layer the way the lifecycle does."""
+    layers_dir = Path(layers_dir)
+    restorer = _Restorer(layers_dir, cache, uid, gid, log)
+    cached = cache.metadata() if cache is not None else CacheMetadata()
+    plans: list[_Plan] = []
+    for element in group:
+        buildpack_plans = restorer.plan_buildpack(element, previous, cached)
+        for plan in buildpack_plans:
+            restorer.write_metadata(plan)
+        restorer.restore_store(element, previous)
+        plans.extend(buildpack_plans)
+    for plan in plans:
+        if plan.cache_sha is not None:
+            restorer.restore_data(plan)
+    if cache is not None and cached.sbom:
+        restorer.restore_sboms(cached.sbom, plans)
+    return RestoreReport(
+        metadata=dict(restorer.metadata),
+        data=tuple(restorer.data),
+        skipped=tuple(restorer.skipped),
+        stores=tuple(restorer.stores),
+        sboms=tuple(restorer.sboms),
+    )
