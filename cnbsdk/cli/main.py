@@ -60,12 +60,18 @@ def cli(ctx: click.Context, verbose: bool, insecure_registries: tuple[str, ...])
 
 
 # Commands are registered here, one import per module (keep the list sorted).
+from cnbsdk.cli.build import build  # noqa: E402
+
+cli.add_command(build)
 from cnbsdk.cli.buildpacks import buildpacks  # noqa: E402
 
 cli.add_command(buildpacks)
 from cnbsdk.cli.copy import copy  # noqa: E402
 
 cli.add_command(copy)
+from cnbsdk.cli.detect import detect  # noqa: E402
+
+cli.add_command(detect)
 from cnbsdk.cli.images import images  # noqa: E402
 
 cli.add_command(images)

@@ -1,0 +1,632 @@
+"""The whole build in one process, like the lifecycle's ``creator`` (platform.md §Operations):
+ANALYZING, DETECTING, RESTORING, BUILDING, EXPORTING, with buildpacks run in the build
+image's root filesystem under bubblewrap.
+
+``create`` lays out a workspace in a temporary directory (the app, ``<platform>/env``, the
+buildpacks at ``<buildpacks>/<escaped id>/<version>``), then drives the phase modules. It
+never leaves anything half-written: the cache is written to a staging area and swapped in
+only after the image is committed, the image destination is committed last, and SIGINT or
+SIGTERM abort the build the same way an error does (cache staging dropped, destination not
+committed, workspace removed). A SIGKILL cannot be caught, but leaves the same state: the
+previous image and the committed cache are only ever replaced atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from cnbsdk.errors import BuildError
+from cnbsdk.lifecycle.analyze import read_previous_image
+from cnbsdk.lifecycle.app_source import AppSource, path_filter, prepare_app
+from cnbsdk.lifecycle.build import build
+from cnbsdk.lifecycle.build_env import filtered_base_env
+from cnbsdk.lifecycle.cache import VolumeCache
+from cnbsdk.lifecycle.detect import DetectionFailed, DetectReport, SandboxDetectRunner, detect
+from cnbsdk.lifecycle.export import ExportReport, export, resolve_created
+from cnbsdk.lifecycle.launcher import launcher_path
+from cnbsdk.lifecycle.order import BuildpackIndex, LocatedBuildpack, expand_order
+from cnbsdk.lifecycle.project import (
+    BuildpackRequest,
+    ProjectSettings,
+    check_env_name,
+    load_project,
+    parse_env_assignment,
+    read_env_file,
+    write_platform_env,
+)
+from cnbsdk.lifecycle.restore import restore
+from cnbsdk.lifecycle.rootfs import remove_tree, unpacked_rootfs
+from cnbsdk.lifecycle.sandbox import BubblewrapRunner, HostRunner
+from cnbsdk.lifecycle.workspace import Workspace
+from cnbsdk.oci.image import ImageConfig, read_image
+from cnbsdk.oci.open import open_source
+from cnbsdk.oci.reference import parse_reference
+from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
+from cnbsdk.spec.ids import BuildpackId
+from cnbsdk.spec.labels import ProjectMetadata
+from cnbsdk.spec.order import GroupEntry, OrderGroup
+from cnbsdk.spec.target import Distro, Target
+from cnbsdk.stacks.cache import cache_root
+from cnbsdk.stacks.progress import ProgressFactory, silent
+
+Log = Callable[[str], None]
+
+NETWORKS = ("default", "none")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What ``cnbsdk build`` was asked for (docs/commands.md, ``cnbsdk build``)."""
+
+    app: Path
+    image: str = ""
+    buildpacks: tuple[str, ...] = ()
+    build_image: str | None = None
+    run_image: str | None = None
+    env: tuple[str, ...] = ()
+    env_files: tuple[Path, ...] = ()
+    cache_dir: Path | None = None
+    clear_cache: bool = False
+    previous_image: str | None = None
+    network: str = "default"
+    default_process: str | None = None
+    creation_time: str | None = None
+    sbom_output_dir: Path | None = None
+    sandbox: bool = True
+    descriptor: Path | None = None
+    exec_env: str = ""
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass(frozen=True)
+class PhaseTiming:
+    phase: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    """A built image: where, its digest, the group that built it and the time per phase."""
+
+    image: str
+    digest: str
+    group: tuple[str, ...]
+    timings: tuple[PhaseTiming, ...]
+    export: ExportReport | None = None
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(t.seconds for t in self.timings)
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; the build was abandoned and nothing was committed.
+
+    Not a ``CnbError``: code that turns a buildpack's error into a verdict (detect) must
+    not swallow it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"build interrupted by {name}: the image and the cache were left as they were"
+        )
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+# -- the prepared workspace ----------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """Everything detect and the later phases need, laid out in ``workspace``."""
+
+    workspace: Workspace
+    app: AppSource
+    project: ProjectSettings
+    index: BuildpackIndex
+    order: tuple[OrderGroup, ...]
+    build_image: str
+    run_image: str
+    build_config: ImageConfig
+    uid: int
+    gid: int
+    target: Target
+    runner: BubblewrapRunner | HostRunner
+    base_env: dict[str, str]
+
+
+def create(
+    options: BuildOptions, *, log: Log = print, progress: ProgressFactory = silent
+) -> CreateResult:
+    """Build ``options.app`` into ``options.image`` (see the module docstring)."""
+    if not options.image:
+        raise BuildError("give the image to build (--image REF)")
+    image_ref = parse_reference(options.image)
+    # Checked before anything runs: a typo must not cost a whole build.
+    created = resolve_created(options.creation_time, options.environ)
+    timer = PhaseTimer(log)
+    with _interrupts_raise(), _scratch_dir() as scratch:
+        prepared = prepare(options, scratch, log=log, progress=progress)
+        launcher = launcher_path(log)
+        cache_dir = options.cache_dir or default_cache_dir(str(image_ref))
+        with VolumeCache(cache_dir, warn=lambda line: log(f"Warning: {line}")) as cache:
+            with timer.phase("ANALYZING"):
+                previous_ref = options.previous_image or str(image_ref)
+                previous = read_previous_image(
+                    previous_ref, warn=lambda line: log(f"Warning: {line}")
+                )
+                if previous is None:
+                    log(f'Image with name "{previous_ref}" not found')
+                else:
+                    state = "with" if previous.metadata is not None else "without"
+                    log(
+                        f'Analyzing image "{previous_ref}" ({len(previous.diff_ids)} layers,'
+                        f" {state} lifecycle metadata)"
+                    )
+
+            with timer.phase("DETECTING"):
+                report = run_detect(prepared)
+                if not report.passed:
+                    raise DetectionFailed(report)
+                plan = report.plan
+                for element in plan.group:
+                    log(f"{element.id} {element.version}")
+                report.group_toml().write(prepared.workspace.layers / "group.toml")
+                report.platform_plan().write(prepared.workspace.layers / "plan.toml")
+
+            with timer.phase("RESTORING"):
+                # --clear-cache: as pack's creator -skip-restore, nothing is restored (the
+                # previous image's layers are still reused at export); the cache is replaced
+                # only if this build succeeds.
+                if options.clear_cache:
+                    log("Skipping buildpack layer analysis and restore (--clear-cache)")
+                restore(
+                    plan.group,
+                    prepared.workspace.layers,
+                    previous=None if options.clear_cache or previous is None else previous.metadata,
+                    cache=None if options.clear_cache else cache,
+                    # Restored files belong to whoever the runner runs buildpacks as on the
+                    # host: the sandbox maps the invoking user to the CNB user.
+                    uid=os.getuid(),
+                    gid=os.getgid(),
+                    log=log,
+                )
+
+            with timer.phase("BUILDING"):
+                outcome = build(
+                    plan,
+                    prepared.runner,
+                    prepared.workspace,
+                    base_env=prepared.base_env,
+                    target=prepared.target,
+                    exec_env=options.exec_env,
+                    log=log,
+                )
+
+            with timer.phase("EXPORTING"):
+                writer = cache.begin()
+                try:
+                    exported = export(
+                        prepared.workspace,
+                        outcome,
+                        run_image=prepared.run_image,
+                        previous=previous,
+                        image=options.image,
+                        cache=writer,
+                        launcher=launcher,
+                        uid=prepared.uid,
+                        gid=prepared.gid,
+                        creation_time=created,
+                        default_process=options.default_process,
+                        project_metadata=ProjectMetadata.from_json(
+                            prepared.project.source_metadata()
+                        ),
+                        log=log,
+                        progress=progress,
+                    )
+                    if exported.cache_metadata is not None:
+                        writer.commit(exported.cache_metadata)
+                finally:
+                    writer.abort()  # a no-op once committed
+        if options.sbom_output_dir is not None:
+            _copy_sboms(prepared.workspace.layers / "sbom", options.sbom_output_dir, log)
+    log(f"Successfully built image '{options.image}'")
+    return CreateResult(
+        image=options.image,
+        digest=exported.digest,
+        group=tuple(f"{e.id}@{e.version}" for e in plan.group),
+        timings=timer.timings(),
+        export=exported,
+    )
+
+
+def detect_only(
+    options: BuildOptions, *, log: Log = print, progress: ProgressFactory = silent
+) -> DetectReport:
+    """Lay out the workspace and run only the detect phase; the report says everything."""
+    with _interrupts_raise(), _scratch_dir() as scratch:
+        prepared = prepare(options, scratch, log=log, progress=progress, detect_only=True)
+        return run_detect(prepared)
+
+
+def prepare(
+    options: BuildOptions,
+    scratch: Path,
+    *,
+    log: Log,
+    progress: ProgressFactory,
+    detect_only: bool = False,
+) -> Prepared:
+    """The workspace: app, platform env, buildpacks and order; the build image and runner."""
+    if options.network not in NETWORKS:
+        raise BuildError(f"--network must be one of {', '.join(NETWORKS)}, not {options.network!r}")
+    workspace = Workspace.create(scratch / "workspace")
+    project = load_project(
+        options.app, descriptor_path=options.descriptor, inline_dir=scratch / "inline", log=log
+    )
+    keep = path_filter(project.include, project.exclude)
+    app = prepare_app(options.app, workspace.app, keep=keep)
+    env = _platform_env(options, project)
+    write_platform_env(workspace.platform, env)
+
+    index, order = place_buildpacks(
+        options.buildpacks, project, workspace, scratch / "packaged", log
+    )
+
+    build_image, run_image = _images(options, log, progress, detect_only)
+    build_config, rootfs = _build_image(build_image, options.sandbox)
+    uid, gid = _cnb_user(build_config, build_image)
+    target = run_image_target(run_image)
+    runner: BubblewrapRunner | HostRunner
+    if rootfs is not None:
+        runner = BubblewrapRunner(
+            rootfs, workspace, uid=uid, gid=gid, network=options.network != "none"
+        )
+    else:
+        log(
+            "Warning: --no-sandbox: buildpacks run on this host as you, seeing your files "
+            "and the host's tools"
+        )
+        runner = HostRunner(workspace)
+    base_env = filtered_base_env(runner.base_env(build_config.env_dict()))
+    return Prepared(
+        workspace=workspace,
+        app=app,
+        project=project,
+        index=index,
+        order=order,
+        build_image=build_image,
+        run_image=run_image,
+        build_config=build_config,
+        uid=uid,
+        gid=gid,
+        target=target,
+        runner=runner,
+        base_env=base_env,
+    )
+
+
+def run_detect(prepared: Prepared) -> DetectReport:
+    """Expand the order and try its groups with bin/detect run through the runner."""
+    groups = expand_order(prepared.order, prepared.index)
+    detect_runner = SandboxDetectRunner(
+        prepared.runner,
+        prepared.workspace,
+        base_env=prepared.base_env,
+        target=prepared.target,
+    )
+    return detect(groups, detect_runner)
+
+
+# -- buildpacks --------------------------------------------------------------------------
+
+
+def place_buildpacks(
+    given: Sequence[str],
+    project: ProjectSettings,
+    workspace: Workspace,
+    staging: Path,
+    log: Log,
+) -> tuple[BuildpackIndex, tuple[OrderGroup, ...]]:
+    """Put every buildpack at ``<buildpacks>/<escaped id>/<version>`` and make the order.
+
+    With ``--buildpack``s, they form the one group (project.toml's group is then ignored, as
+    pack does); buildpacks named by a given composite's order are its members, not group
+    entries. Otherwise project.toml's group is the order. Its ``pre``/``post`` buildpacks go
+    around the group either way.
+    """
+    requests = [BuildpackRequest(source) for source in given]
+    if given and project.group:
+        log(f"Warning: --buildpack given, so the group of {project.path} is ignored")
+    main = requests or list(project.group)
+    if not main:
+        raise BuildError(
+            "no buildpacks to run: give --buildpack DIR|ID (repeatable) or a group in project.toml"
+        )
+    by_id: dict[str, LocatedBuildpack] = {}
+    all_located: list[LocatedBuildpack] = []
+    placed: dict[BuildpackRequest, LocatedBuildpack] = {}
+    for request in [*project.pre, *main, *project.post]:
+        if request in placed:
+            continue
+        source = request.source
+        if request.id and not request.source.startswith("/") and request.id in by_id:
+            placed[request] = by_id[request.id]
+            continue
+        located = _place_one(source, workspace, staging / str(len(placed)))
+        _check_expected(request, located)
+        placed[request] = located
+        by_id[str(located.descriptor.buildpack.id)] = located
+        all_located.append(located)
+    index = BuildpackIndex(all_located)
+    members = {
+        str(entry.id)
+        for located in all_located
+        for order_group in located.descriptor.order
+        for entry in order_group.group
+    }
+    group: list[GroupEntry] = []
+    for request in [*project.pre, *main, *project.post]:
+        info = placed[request].descriptor.buildpack
+        if str(info.id) in members:
+            continue  # run as a member of the composite that names it
+        entry = GroupEntry(id=info.id, version=info.version)
+        if entry not in group:
+            group.append(entry)
+    return index, (OrderGroup(tuple(group)),)
+
+
+def _place_one(source: str, workspace: Workspace, staging: Path) -> LocatedBuildpack:
+    path = Path(source)
+    if _is_plain_buildpack(path):
+        descriptor = BuildpackDescriptor.read(path / "buildpack.toml")
+        target = _buildpack_home(workspace, descriptor)
+        _copy_buildpack(path, target)
+    else:
+        from cnbsdk.distribution.buildpack_dir import package_buildpack_dir
+
+        packaged = package_buildpack_dir(source, staging)
+        descriptor = packaged.descriptor
+        target = _buildpack_home(workspace, descriptor)
+        if target.exists():
+            _duplicate(descriptor, source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(packaged.path, target)
+    _make_readable(target)
+    return LocatedBuildpack(BuildpackDescriptor.read(target / "buildpack.toml"), target)
+
+
+def _is_plain_buildpack(path: Path) -> bool:
+    """A directory laid out as the spec says (buildpack.toml and bin/, or a composite),
+    rather than a plugin package that has to be packaged first."""
+    if not (path / "buildpack.toml").is_file() or (path / "__init__.py").is_file():
+        return False
+    return (path / "bin").is_dir() or "order" in (path / "buildpack.toml").read_text("utf-8")
+
+
+def _buildpack_home(workspace: Workspace, descriptor: BuildpackDescriptor) -> Path:
+    info = descriptor.buildpack
+    return workspace.buildpacks / BuildpackId(str(info.id)).escaped / str(info.version)
+
+
+def _copy_buildpack(source: Path, target: Path) -> None:
+    if target.exists():
+        _duplicate(BuildpackDescriptor.read(source / "buildpack.toml"), str(source))
+    shutil.copytree(source, target, symlinks=True)
+
+
+def _duplicate(descriptor: BuildpackDescriptor, source: str) -> None:
+    info = descriptor.buildpack
+    raise BuildError(f"buildpack {info.id}@{info.version} is given twice (again by {source})")
+
+
+def _check_expected(request: BuildpackRequest, located: LocatedBuildpack) -> None:
+    info = located.descriptor.buildpack
+    if request.id and str(info.id) != request.id:
+        raise BuildError(
+            f"expected buildpack {request.id} but {request.source} holds {info.id}",
+            field=request.origin,
+        )
+    if request.version and str(info.version) != request.version:
+        raise BuildError(
+            f"expected {request.id}@{request.version} but found version {info.version}",
+            field=request.origin,
+        )
+
+
+def _make_readable(root: Path) -> None:
+    """Buildpacks run as the build image's user: everything readable, executables runnable."""
+    for directory, _dirs, files in os.walk(root):
+        os.chmod(directory, 0o755)
+        for name in files:
+            path = Path(directory, name)
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode):
+                path.chmod(0o755 if info.st_mode & 0o111 else 0o644)
+
+
+# -- images ------------------------------------------------------------------------------
+
+
+def _images(
+    options: BuildOptions, log: Log, progress: ProgressFactory, detect_only: bool
+) -> tuple[str, str]:
+    """The build and run images, defaulting to the shipped stack. Detect alone describes
+    the target by the build image when no run image is given."""
+    build_image, run_image = options.build_image, options.run_image
+    if detect_only and build_image and not run_image:
+        run_image = build_image
+    if build_image and run_image:
+        return build_image, run_image
+    from cnbsdk.lifecycle.default_stack import default_stack
+
+    stack = default_stack(
+        need_build=not build_image, need_run=not run_image, log=log, progress=progress
+    )
+    return build_image or stack.build_image, run_image or stack.run_image
+
+
+def _build_image(ref: str, sandbox: bool) -> tuple[ImageConfig, Path | None]:
+    """The build image's config, and its unpacked root filesystem when sandboxing."""
+    if sandbox:
+        unpacked = unpacked_rootfs(ref)
+        return unpacked.config, unpacked.rootfs
+    source = open_source(ref)
+    try:
+        _manifest, config = read_image(source)
+    finally:
+        source.close()
+    return config, None
+
+
+def _cnb_user(config: ImageConfig, ref: str) -> tuple[int, int]:
+    """``CNB_USER_ID``/``CNB_GROUP_ID`` of the build image (platform.md §Build Image)."""
+    env = config.env_dict()
+    ids = []
+    for name in ("CNB_USER_ID", "CNB_GROUP_ID"):
+        value = env.get(name, "")
+        if not value.isdigit():
+            raise BuildError(
+                f"the build image does not set {name} to a number in its env ({value!r})",
+                file=ref,
+                field=f"config.Env.{name}",
+            )
+        ids.append(int(value))
+    return ids[0], ids[1]
+
+
+def run_image_target(ref: str) -> Target:
+    """The run image's os/arch/variant and distro, for ``CNB_TARGET_*`` (digest §1.4)."""
+    source = open_source(ref)
+    try:
+        _manifest, config = read_image(source)
+    finally:
+        source.close()
+    labels = config.labels
+    name = labels.get("io.buildpacks.base.distro.name", "")
+    version = labels.get("io.buildpacks.base.distro.version", "")
+    distros = (Distro(name, version),) if name or version else ()
+    return Target(
+        os=config.os or "linux",
+        arch=config.architecture,
+        variant=config.variant,
+        distros=distros,
+    )
+
+
+def _platform_env(options: BuildOptions, project: ProjectSettings) -> list[tuple[str, str]]:
+    """project.toml env, then --env-file, then --env: later ones win (pack's order)."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in project.env:
+        check_env_name(name, f"{project.path}: build.env")
+        pairs.append((name, value))
+    for env_file in options.env_files:
+        pairs.extend(read_env_file(env_file, options.environ))
+    for text in options.env:
+        pairs.append(parse_env_assignment(text, origin="--env", environ=options.environ))
+    return pairs
+
+
+def default_cache_dir(image: str) -> Path:
+    """``cache_root()/build-cache/<sanitised image name>-<short hash>``, one per image."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", image).strip("_")[-80:] or "image"
+    digest = hashlib.sha256(image.encode("utf-8")).hexdigest()[:8]
+    return cache_root() / "build-cache" / f"{name}-{digest}"
+
+
+def _copy_sboms(source: Path, destination: Path, log: Log) -> None:
+    """``--sbom-output-dir``: the ``<layers>/sbom`` tree (launch, build, cache) as it is."""
+    if not source.is_dir():
+        log("No SBOM files to copy (no buildpack wrote any)")
+        return
+    if destination.exists():
+        shutil.rmtree(destination)
+    shutil.copytree(source, destination, symlinks=True)
+    log(f"Copied the SBOM files to {destination}")
+
+
+# -- timing, interrupts, scratch space ---------------------------------------------------------
+
+
+class PhaseTimer:
+    """Prints ``===> PHASE`` headers and keeps how long each phase took."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self._timings: list[PhaseTiming] = []
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self.log(f"===> {name}")
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self._timings.append(PhaseTiming(name, time.monotonic() - started))
+
+    def timings(self) -> tuple[PhaseTiming, ...]:
+        return tuple(self._timings)
+
+
+@contextmanager
+def _interrupts_raise() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``BuildInterrupted`` in the main thread, so every ``finally``
+    (cache abort, destination close, workspace removal) runs. Handlers are restored after."""
+    try:
+        previous = {
+            signum: signal.signal(signum, _raise_interrupted)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    # A second signal while cleaning up is ignored: cleanup is short and must finish.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise BuildInterrupted(signum)
+
+
+@contextmanager
+def _scratch_dir() -> Iterator[Path]:
+    """A private temporary directory, removed afterwards whatever buildpacks left in it."""
+    path = Path(tempfile.mkdtemp(prefix="cnbsdk-build-"))
+    try:
+        yield path
+    finally:
+        remove_tree(path)
+
+
+__all__ = [
+    "BuildInterrupted",
+    "BuildOptions",
+    "CreateResult",
+    "DetectionFailed",
+    "create",
+    "default_cache_dir",
+    "detect_only",
+]
