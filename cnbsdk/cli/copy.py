@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import click
 
+from cnbsdk.cli.sizes import human_size
 from cnbsdk.oci.copy import copy_image
 from cnbsdk.oci.reference import parse_reference
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 @click.command("copy")
@@ -30,7 +22,7 @@ def copy(src: str, dst: str) -> None:
     source, dest = parse_reference(src), parse_reference(dst)
     report = copy_image(source, dest)
     click.echo(
-        f"Copied {len(report.copied)} blobs ({_human(report.bytes_copied)}), "
+        f"Copied {len(report.copied)} blobs ({human_size(report.bytes_copied)}), "
         f"skipped {len(report.skipped)} already present"
         + (f", mounted {len(report.mounted)}" if report.mounted else "")
     )

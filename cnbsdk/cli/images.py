@@ -6,18 +6,10 @@ import json
 
 import click
 
+from cnbsdk.cli.sizes import human_size
 from cnbsdk.errors import ImageError
 from cnbsdk.oci.reference import STORE, parse_reference
 from cnbsdk.oci.store import ImageStore, store_path
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 @click.group("images", invoke_without_command=True)
@@ -49,7 +41,7 @@ def images(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"No images in {store_path()}")
         return
     rows = [("NAME", "TAG", "DIGEST", "SIZE", "CREATED")]
-    rows += [(i.name, i.tag, i.digest[:19], _size(i.size), i.created) for i in listing]
+    rows += [(i.name, i.tag, i.digest[:19], human_size(i.size), i.created) for i in listing]
     widths = [max(len(row[c]) for row in rows) for c in range(4)]
     for row in rows:
         click.echo(
@@ -69,5 +61,6 @@ def remove(names: tuple[str, ...]) -> None:
     for ref in refs:
         removed, count, size = store.remove(ref)
         click.echo(
-            f"Removed {ref.name_with_tag} ({removed.digest}); freed {count} blobs, {_size(size)}"
+            f"Removed {ref.name_with_tag} ({removed.digest}); "
+            f"freed {count} blobs, {human_size(size)}"
         )

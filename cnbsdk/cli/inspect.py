@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from cnbsdk.cli.sizes import human_size
 from cnbsdk.oci.image import ImageConfig, read_config, resolve_image
 from cnbsdk.oci.open import open_source
 from cnbsdk.oci.reference import parse_reference
@@ -65,15 +66,6 @@ def describe_image(reference: str) -> dict[str, Any]:
     return description
 
 
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
 def render_description(d: dict[str, Any]) -> str:
     """The human-readable form of ``describe_image``'s data."""
     lines = [
@@ -97,7 +89,9 @@ def render_description(d: dict[str, Any]) -> str:
         f"Layers ({len(d['layers'])}):",
     ]
     for layer in d["layers"]:
-        lines.append(f"  {layer['digest']}  {_size(layer['size']):>10}  diffID {layer['diffID']}")
+        lines.append(
+            f"  {layer['digest']}  {human_size(layer['size']):>10}  diffID {layer['diffID']}"
+        )
     lines.append("History:" + ("" if d["history"] else " -"))
     for entry in d["history"]:
         marker = " (empty)" if entry.get("empty_layer") else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -33,7 +34,8 @@ def new_buildpack(
     tests that use the cnbsdk pytest fixtures."""
     project = project_for(directory, buildpack_id, package=package, version=version, api=api)
     files = new_buildpack_project(directory, project)
+    root = Path(os.path.abspath(directory))
     click.echo(f"created {project.id} in {directory}:")
     for file in files:
-        click.echo(f"  {file.relative_to(directory)}")
+        click.echo(f"  {file.relative_to(root)}")
     click.echo(f"next: pip install -e '{directory}[test]' && pytest {directory}")

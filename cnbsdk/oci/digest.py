@@ -136,22 +136,15 @@ class HashingWriter:
         return len(data)
 
     def seekable(self) -> bool:
-        """Rewinding is possible (to the start only) when the source can seek, so an
-        upload retry can send the blob again."""
-        seekable = getattr(self.source, "seekable", None)
-        return bool(seekable is not None and seekable())
+        """What has been hashed cannot be taken back: callers that probe must stream."""
+        return False
+
+    def flush(self) -> None:
+        if self.target is not None:
+            self.target.flush()
 
     def tell(self) -> int:
         return self.size
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        """Rewind to the start (the hash restarts); other seeks are refused."""
-        if offset != 0 or whence != 0:
-            raise OSError("a hashing stream can only be rewound to its start")
-        self.source.seek(self.source.tell() - self.size)
-        self.hash = hashlib.sha256()
-        self.size = 0
-        return 0
 
     @property
     def digest(self) -> str:

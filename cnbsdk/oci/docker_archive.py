@@ -64,6 +64,13 @@ class DockerArchiveSource:
         self.path = Path(path)
         self.repository = ""
         self._tmp: Path | None = None
+        try:
+            self._load(ref)
+        except BaseException:
+            self.close()  # a gunzipped copy of the archive must not outlive a failed open
+            raise
+
+    def _load(self, ref: ImageRef | None) -> None:
         self._archive = self._plain_tar(self.path)
         self._members = self._index(self._archive)
         entry = self._select(self._load_manifest(), ref)
@@ -113,8 +120,13 @@ class DockerArchiveSource:
         # A gzipped archive (docker save | gzip): unpack it once to a temporary tar.
         fd, tmp = tempfile.mkstemp(prefix="cnbsdk-docker-archive-", suffix=".tar")
         self._tmp = Path(tmp)
-        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as stream:
-            shutil.copyfileobj(stream, out, CHUNK)
+        try:
+            with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as stream:
+                shutil.copyfileobj(stream, out, CHUNK)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise ImageError(
+                f"not a valid gzipped docker-archive: {error}", file=str(path)
+            ) from None
         return self._tmp
 
     def _index(self, archive: Path) -> dict[str, _Member]:
@@ -275,19 +287,22 @@ class DockerArchiveDestination:
             plain = HashingWriter(out)
             inflater = zlib.decompressobj(31) if first.startswith(_GZIP_MAGIC) else None
             chunk = first
-            while chunk:
-                blob.write(chunk)
-                if inflater is None:
-                    plain.write(chunk)
-                else:
-                    plain.write(inflater.decompress(chunk))
-                    while inflater.unused_data:  # concatenated gzip members
-                        rest = inflater.unused_data
-                        inflater = zlib.decompressobj(31)
-                        plain.write(inflater.decompress(rest))
-                chunk = stream.read(CHUNK)
-            if inflater is not None:
-                plain.write(inflater.flush())
+            try:
+                while chunk:
+                    blob.write(chunk)
+                    if inflater is None:
+                        plain.write(chunk)
+                    else:
+                        plain.write(inflater.decompress(chunk))
+                        while inflater.unused_data:  # concatenated gzip members
+                            rest = inflater.unused_data
+                            inflater = zlib.decompressobj(31)
+                            plain.write(inflater.decompress(rest))
+                    chunk = stream.read(CHUNK)
+                if inflater is not None:
+                    plain.write(inflater.flush())
+            except zlib.error as error:
+                raise ImageError(f"blob {digest} is not valid gzip data ({error})") from None
         verify(digest, size, blob.digest, blob.size, what=f"blob {digest}")
         self._blobs[digest] = _StoredBlob(target, plain.digest, plain.size)
 

@@ -6,6 +6,7 @@ The templates live in ``templates/buildpack/`` (``$name`` placeholders, ``string
 
 from __future__ import annotations
 
+import keyword
 import os
 import re
 import shutil
@@ -66,14 +67,19 @@ def project_for(
         raise SpecError(error.message, field="--id/--version/--api") from None
     base = Path(os.path.abspath(directory)).name
     distribution = re.sub(r"[^A-Za-z0-9.]+", "-", base).strip("-.").lower()
-    if package is not None and not package.isidentifier():
+    if package is not None and not _is_package_name(package):
         raise SpecError(f"{package!r} is not a valid Python package name", field="--package")
     package = package or re.sub(r"[^0-9a-zA-Z]+", "_", distribution).strip("_")
-    if not package.isidentifier() or not distribution:
+    if not _is_package_name(package) or not distribution:
         raise SpecError(
             f"cannot make a Python package name from {base!r}", hint="pass --package NAME"
         )
     return BuildpackProject(bp_id, package, distribution, bp_version, bp_api)
+
+
+def _is_package_name(name: str) -> bool:
+    """A name ``import`` accepts: an identifier that is not a keyword (``class``, ``import``)."""
+    return name.isidentifier() and not keyword.iskeyword(name)
 
 
 def _walk(node: Traversable, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:

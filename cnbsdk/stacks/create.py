@@ -24,6 +24,7 @@ from cnbsdk.errors import SpecError, StackError
 from cnbsdk.oci.image import HistoryEntry, ImageConfig, write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_dir, write_layer_from_entries
 from cnbsdk.oci.open import open_destination
+from cnbsdk.oci.reference import parse_reference
 from cnbsdk.stacks import deb, rootfs, sbom
 from cnbsdk.stacks.apt import AptWorkspace
 from cnbsdk.stacks.cache import cache_root
@@ -97,6 +98,9 @@ def create_stack(
     """
     stack_path = Path(stack_file)
     definition = StackDefinition.read(stack_path)
+    for ref in (build_image, run_image):
+        if ref is not None:
+            parse_reference(ref)  # a mistyped reference fails before any download
     lock_path = Path(lock_file) if lock_file else default_lock_path(stack_path)
     cache = cache_dir or cache_root()
     workspace = AptWorkspace(

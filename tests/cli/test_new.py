@@ -81,6 +81,26 @@ def test_the_scaffold_passes_its_own_tests_after_pip_install_in_a_fresh_venv(
     assert "example/fresh" in listed.stdout
 
 
+def test_a_relative_directory_is_created_under_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = new("relative-bp", "--id", "example/relative")
+    assert result.exit_code == 0, result.output
+    assert "  relative_bp/buildpack.toml\n" in result.output
+    assert (tmp_path / "relative-bp" / "relative_bp" / "buildpack.toml").is_file()
+
+
+def test_a_directory_named_like_a_keyword_needs_a_package_name(tmp_path: Path) -> None:
+    result = new(str(tmp_path / "class"), "--id", "a/b")
+    assert result.exit_code == 1
+    assert (
+        result.output
+        == "error: cannot make a Python package name from 'class' (pass --package NAME)\n"
+    )
+    assert not (tmp_path / "class").exists()
+
+
 def test_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").write_text("x")
@@ -99,6 +119,7 @@ def test_refuses_a_non_empty_directory(tmp_path: Path) -> None:
         (["--id", "bad id"], "invalid buildpack id"),
         (["--id", "a/b", "--api", "0.3"], "unsupported Buildpack API"),
         (["--id", "a/b", "--package", "not-a-name"], "not-a-name"),
+        (["--id", "a/b", "--package", "class"], "'class' is not a valid Python package name"),
     ],
 )
 def test_bad_names_are_one_line_and_write_nothing(

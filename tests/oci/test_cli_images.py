@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,46 @@ def test_a_failed_copy_leaves_no_half_written_archive(
     code, _, err = run("copy", ref, f"oci:{tmp_path / 'fresh'}:x")
     assert code == 1
     assert not (tmp_path / "fresh").exists()
+
+
+def test_a_layer_with_a_damaged_gzip_stream_is_one_line_and_writes_no_archive(
+    oci_image: tuple[str, str, Layer], tmp_path: Path
+) -> None:
+    ref, _, layer = oci_image
+    blobs = Path(ref.removeprefix("oci:").rsplit(":", 1)[0]) / "blobs" / "sha256"
+    with open(blobs / layer.digest.split(":")[1], "ab") as blob:
+        blob.write(b"trailing bytes that are not a gzip member")
+    code, out, err = run("copy", ref, f"docker-archive:{tmp_path / 'out.tar'}")
+    assert code == 1
+    assert err == f"error: blob {layer.digest} is not valid gzip data " + (
+        "(Error -3 while decompressing data: incorrect header check)\n"
+    )
+    assert "Traceback" not in out
+    assert not (tmp_path / "out.tar").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tar")]
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"\x1f\x8b" + b"x" * 30, "Unknown compression method"),
+        (
+            gzip.compress(bytes(range(256)) * 64)[:200],
+            "Compressed file ended before the end-of-stream",
+        ),
+        (gzip.compress(b"not a tar at all"), "not a docker-archive tar"),
+    ],
+)
+def test_a_damaged_gzipped_archive_is_one_line_and_leaves_no_temporary_copy(
+    content: bytes, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    archive = tmp_path / "saved.tar.gz"
+    archive.write_bytes(content)
+    code, out, err = run("inspect", f"docker-archive:{archive}")
+    assert code == 1
+    assert err.startswith(f"error: {archive}: ") and says in err and err.count("\n") == 1
+    assert "Traceback" not in out
+    assert list(scratch.iterdir()) == []

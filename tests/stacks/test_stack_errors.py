@@ -66,6 +66,25 @@ def test_apt_unreachable(tmp_path: Path) -> None:
     assert f"127.0.0.1:{port}" in error
 
 
+def test_a_bad_image_reference_fails_before_apt_is_asked(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # apt would fail on this port: it must not be reached
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = f'[apt]\nsources = ["deb http://127.0.0.1:{port}/debian bookworm main"]\n\n[filter]'
+    stack_file = _stack(tmp_path, "[filter]", source)
+    out = tmp_path / "out"
+    result = cnbsdk(
+        "stack", "create", str(stack_file),
+        "--build-image", f"oci:{out}:build", "--run-image", "Team/Run:1",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: invalid image reference 'Team/Run:1': invalid name 'Team/Run' "
+        "(lowercase letters, digits, '.', '_', '-', '/')\n"
+    )
+    assert not out.exists() and not (tmp_path / "stack.lock").exists()
+
+
 def test_pinned_version_gone_from_the_mirror_says_to_update(tmp_path: Path) -> None:
     stack_file = _stack(tmp_path, keep_lock=True)
     lock_file = tmp_path / "stack.lock"
