@@ -36,6 +36,7 @@ from cnbsdk.lifecycle.cache import VolumeCache
 from cnbsdk.lifecycle.detect import DetectionFailed, DetectReport, SandboxDetectRunner, detect
 from cnbsdk.lifecycle.export import ExportReport, export, resolve_created
 from cnbsdk.lifecycle.launcher import launcher_path
+from cnbsdk.lifecycle.layer_fingerprint import workspace_index
 from cnbsdk.lifecycle.order import BuildpackIndex, LocatedBuildpack, expand_order
 from cnbsdk.lifecycle.project import (
     BuildpackRequest,
@@ -207,6 +208,8 @@ def create(
                     uid=os.getuid(),
                     gid=os.getgid(),
                     log=log,
+                    fingerprints=workspace_index(prepared.workspace.root),
+                    image_ids=(prepared.uid, prepared.gid),
                 )
 
             with timer.phase("BUILDING"):

@@ -30,7 +30,12 @@ from typing import Any, BinaryIO, Protocol
 from cnbsdk.errors import BuildError, CnbError
 from cnbsdk.lifecycle.analyze import PreviousImage
 from cnbsdk.lifecycle.cache import CacheWriter, tar_name
-from cnbsdk.lifecycle.layer_fingerprint import FingerprintIndex, fingerprint, workspace_index
+from cnbsdk.lifecycle.layer_fingerprint import (
+    FingerprintIndex,
+    fingerprint,
+    layer_parents,
+    workspace_index,
+)
 from cnbsdk.lifecycle.report import ImageReport, ReportToml
 from cnbsdk.lifecycle.workspace import PLATFORM_API, SANDBOX_PATHS, Workspace
 from cnbsdk.oci import media_types as mt
@@ -504,9 +509,9 @@ class _Exporter:
 
     # -- buildpack layers --------------------------------------------------------------------
     def _parents(self, *dirs: tuple[Path, str]) -> list[ParentDir]:
-        """Parent directories (``/layers``, ``/layers/<bp>``) with their real mode and owner,
-        as the lifecycle writes them (cnb-spec-digest §4.7)."""
-        return [ParentDir.from_fs(fs_path, image_path) for fs_path, image_path in dirs]
+        """Parent directories (``/layers``, ``/layers/<bp>``) as the lifecycle's container
+        has them (see ``layer_parents``)."""
+        return layer_parents(*(image_path for _, image_path in dirs), uid=self.uid, gid=self.gid)
 
     def _buildpack_layers(self) -> tuple[BuildpackLayersMetadata, ...]:
         entries = []
@@ -671,9 +676,7 @@ class _Exporter:
         else the committed tar of an unchanged layer, else a new tar."""
         assert self.cache is not None
         if tar is not None and tar.path.parent == self.tmp:
-            self.cache.add_tar(tar.path, tar.diff_id)
-            self.log(f"Adding cache layer '{name}'")
-            return tar.diff_id
+            return self._stage_cache_tar(name, tar)
         if tar is not None:  # already the staged committed tar
             self.log(f"Reusing cache layer '{name}'")
             return tar.diff_id
@@ -683,10 +686,18 @@ class _Exporter:
         if known and self.cache.reuse(known, name=name, quiet=True):
             self.log(f"Reusing cache layer '{name}'")
             return known
-        layer = self._tar_dir(layer_dir, prefix, parents)
-        self.cache.add_tar(layer.path, layer.diff_id)
+        return self._stage_cache_tar(name, self._tar_dir(layer_dir, prefix, parents))
+
+    def _stage_cache_tar(self, name: str, tar: Layer) -> str:
+        """Stage a freshly written tar, unless the committed cache holds the same content
+        (same diffID): then that tar is kept (hard-linked) and the new one dropped."""
+        assert self.cache is not None
+        if self.cache.reuse(tar.diff_id, name=name, quiet=True):
+            self.log(f"Reusing cache layer '{name}'")
+            return tar.diff_id
+        self.cache.add_tar(tar.path, tar.diff_id)
         self.log(f"Adding cache layer '{name}'")
-        return layer.diff_id
+        return tar.diff_id
 
     # -- SBOM, app, launcher, config, process types ------------------------------------------
     def _sbom_layer(self) -> str | None:
@@ -750,9 +761,9 @@ class _Exporter:
             shas.append(layer.diff_id)
         total = len(groups)
         if reused:
-            self.log(f"Reusing {reused}/{total} app layer(s)")
+            self.log(f"Reused {reused}/{total} app layer(s)")
         if total - reused:
-            self.log(f"Adding {total - reused}/{total} app layer(s)")
+            self.log(f"Added {total - reused}/{total} app layer(s)")
         return tuple(shas), reused
 
     def _launcher_layer(self, launcher: Path) -> str:

@@ -208,6 +208,14 @@ def remember_extracted(
     return index.remember(layer_dir, diff_id, prefix=prefix, uid=uid, gid=gid, parents=parents)
 
 
+def layer_parents(*image_paths: str, uid: int, gid: int) -> list[ParentDir]:
+    """The parent directories written before a layer's own entries (``/layers``,
+    ``/layers/<bp>``): 0755 and owned by the CNB user, as they are in the lifecycle's
+    container. Fixed rather than read from the host, so an image's digest does not
+    depend on the umask or the user that ran the build, and restore and export agree."""
+    return [ParentDir(path, 0o755, uid, gid) for path in image_paths]
+
+
 def workspace_index(root: Path) -> FingerprintIndex:
     """The index of a workspace: ``<workspace root>/layer-fingerprints.json``."""
     return FingerprintIndex(Path(root) / INDEX_FILE)

@@ -33,6 +33,11 @@ from typing import Any
 
 from cnbsdk.errors import CnbError, ImageError
 from cnbsdk.lifecycle.cache import VolumeCache
+from cnbsdk.lifecycle.layer_fingerprint import (
+    FingerprintIndex,
+    layer_parents,
+    remember_extracted,
+)
 from cnbsdk.lifecycle.order import GroupElement
 from cnbsdk.oci.extract import extract_layer
 from cnbsdk.spec.ids import LayerName
@@ -84,12 +89,21 @@ class _Plan:
 
 class _Restorer:
     def __init__(
-        self, layers_dir: Path, cache: VolumeCache | None, uid: int, gid: int, log: Log
+        self,
+        layers_dir: Path,
+        cache: VolumeCache | None,
+        uid: int,
+        gid: int,
+        log: Log,
+        fingerprints: FingerprintIndex | None = None,
+        image_ids: tuple[int, int] | None = None,
     ) -> None:
         self.layers_dir = layers_dir
         self.cache = cache
         self.uid, self.gid = uid, gid
         self.log = log
+        self.fingerprints = fingerprints
+        self.image_ids = image_ids
         self.metadata: dict[str, str] = {}
         self.data: list[str] = []
         self.skipped: list[SkippedLayer] = []
@@ -240,6 +254,7 @@ class _Restorer:
                     raise ImageError(f"the cached tar holds no {plan.escaped}/{plan.name}")
                 _remove_tree(target)
                 os.rename(source, target)
+            self.remember(plan, target, tar)
         except (ImageError, OSError) as error:
             self.remove_metadata(plan)
             reason = str(error) if isinstance(error, ImageError) else error.strerror
@@ -251,6 +266,24 @@ class _Restorer:
             return
         self.data.append(plan.identifier)
         self.log(f'Restoring data for "{plan.identifier}" from cache')
+
+    def remember(self, plan: _Plan, target: Path, tar: Path) -> None:
+        """Record what the restored layer's tree looks like, so that export finds it
+        unchanged by its fingerprint and reuses the cache tar instead of tarring it."""
+        if self.fingerprints is None or self.image_ids is None or plan.cache_sha is None:
+            return
+        uid, gid = self.image_ids
+        bp_path = f"/layers/{plan.escaped}"
+        remember_extracted(
+            self.fingerprints,
+            target,
+            tar,
+            plan.cache_sha,
+            prefix=f"{bp_path}/{plan.name}",
+            uid=uid,
+            gid=gid,
+            parents=layer_parents("/layers", bp_path, uid=uid, gid=gid),
+        )
 
     def extracted(self, tar: Path) -> _TempTree:
         owner = (self.uid, self.gid) if self.chown else None
@@ -356,12 +389,17 @@ def restore(
     uid: int,
     gid: int,
     log: Log,
+    fingerprints: FingerprintIndex | None = None,
+    image_ids: tuple[int, int] | None = None,
 ) -> RestoreReport:
     """Restore layer metadata, cached layer contents, SBOMs and ``store.toml`` of each
     buildpack in ``group`` into ``layers_dir`` (the host's ``<layers>``), logging each
-    restored or skipped layer the way the lifecycle does."""
+    restored or skipped layer the way the lifecycle does.
+
+    With ``fingerprints`` and ``image_ids`` (the CNB uid and gid export writes), every
+    layer extracted from the cache is recorded so export can reuse it untouched."""
     layers_dir = Path(layers_dir)
-    restorer = _Restorer(layers_dir, cache, uid, gid, log)
+    restorer = _Restorer(layers_dir, cache, uid, gid, log, fingerprints, image_ids)
     cached = cache.metadata() if cache is not None else CacheMetadata()
     plans: list[_Plan] = []
     for element in group:
@@ -375,6 +413,8 @@ def restore(
             restorer.restore_data(plan)
     if cache is not None and cached.sbom:
         restorer.restore_sboms(cached.sbom, plans)
+    if fingerprints is not None:
+        fingerprints.save()
     return RestoreReport(
         metadata=dict(restorer.metadata),
         data=tuple(restorer.data),

@@ -22,14 +22,13 @@ from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
 from cnbsdk.lifecycle.cache import VolumeCache
 from cnbsdk.lifecycle.export import ExportReport, export, go_glob, resolve_created
-from cnbsdk.lifecycle.layer_fingerprint import remember_extracted, workspace_index
+from cnbsdk.lifecycle.layer_fingerprint import layer_parents, remember_extracted, workspace_index
 from cnbsdk.lifecycle.report import ReportToml
 from cnbsdk.lifecycle.workspace import PLATFORM_API, Workspace
 from cnbsdk.oci.extract import extract_layer
 from cnbsdk.oci.image import ImageConfig, Manifest, read_image, resolve_image, write_image
 from cnbsdk.oci.layer_tar import (
     NORMALIZED_MTIME,
-    ParentDir,
     TarEntry,
     write_layer_from_dir,
     write_layer_from_entries,
@@ -267,7 +266,7 @@ def test_layers_are_stacked_in_the_lifecycle_order(
         "buildpacksio/lifecycle:process-types",
     )
     assert "Adding layer 'example/node:modules'" in lines
-    assert "Adding 1/1 app layer(s)" in lines
+    assert "Added 1/1 app layer(s)" in lines
     assert "Adding layer 'buildpacksio/lifecycle:launcher'" in lines
     assert "Adding label 'io.buildpacks.lifecycle.metadata'" in lines
     assert "Setting default process type 'web'" in lines
@@ -291,13 +290,11 @@ def test_layer_tar_owners_modes_and_mtimes(tmp_path: Path, run_image: str, launc
         "/layers/example_node/modules/lib/x.js",
         "/layers/example_node/modules/link.js",
     ]
-    layers_entry = modules["/layers"]
-    assert (layers_entry.uid, layers_entry.gid, layers_entry.mode) == (0, 0, 0o750)
-    bp_stat = os.stat(ws.layers / "example_node")
-    assert (modules["/layers/example_node"].uid, modules["/layers/example_node"].gid) == (
-        bp_stat.st_uid,
-        bp_stat.st_gid,
-    )
+    # Parents are 0755 and owned by the CNB user whatever the host has (here root, 0750):
+    # the image must not depend on the host's umask or user.
+    for parent in ("/layers", "/layers/example_node"):
+        entry = modules[parent]
+        assert (entry.uid, entry.gid, entry.mode) == (UID, GID, 0o755), parent
     for name in list(modules)[2:]:
         assert (modules[name].uid, modules[name].gid) == (UID, GID), name
     assert modules["/layers/example_node/modules/link.js"].issym()
@@ -504,7 +501,7 @@ def test_rebuild_reuses_unchanged_layers_without_tarring_them(
     assert second.digest == first.digest
     for name in ("example/node:modules", "example/node:node", "example/other:conf"):
         assert f"Reusing layer '{name}'" in lines
-    assert "Reusing 1/1 app layer(s)" in lines
+    assert "Reused 1/1 app layer(s)" in lines
     assert "Reusing layer 'buildpacksio/lifecycle:launcher'" in lines
     # no buildpack layer was tarred again; only the config layer (small, always written)
     assert [p for p in counter.prefixes if p.startswith("/layers/example_")] == []
@@ -535,7 +532,7 @@ def test_rebuild_in_a_fresh_workspace_reuses_by_diff_id(
     (ws.app / "index.js").write_text("changed\n")
     second, lines = run_export(ws, run_image, image, launcher, previous=read_previous_image(image))
     assert "Reusing layer 'example/node:node'" in lines
-    assert "Adding 1/1 app layer(s)" in lines
+    assert "Added 1/1 app layer(s)" in lines
     assert second.app_layers_reused == 0
     assert second.digest != first.digest
 
@@ -614,7 +611,7 @@ def test_slices_become_app_layers_earlier_slices_first(
     image = f"oci:{tmp_path / 'out'}:app"
     report, lines = run_export(ws, run_image, image, launcher)
     assert report.app_layers == 4
-    assert "Adding 4/4 app layer(s)" in lines
+    assert "Added 4/4 app layer(s)" in lines
     config = image_of(image)[1]
     assert [h.created_by for h in config.history][6:10] == [
         f"Application Slice: {n}" for n in (1, 2, 3, 4)
@@ -637,7 +634,7 @@ def test_slices_become_app_layers_earlier_slices_first(
 
     (ws.app / "index.js").write_text("changed\n")
     again, lines = run_export(ws, run_image, image, launcher, previous=read_previous_image(image))
-    assert "Reusing 3/4 app layer(s)" in lines and "Adding 1/4 app layer(s)" in lines
+    assert "Reused 3/4 app layer(s)" in lines and "Added 1/4 app layer(s)" in lines
     assert again.app_layers_reused == 3
 
 
@@ -707,10 +704,7 @@ def test_layer_restored_from_cache_is_reused_without_tarring(
     extract_layer(tar, tmp_path / "extracted")
     os.rename(tmp_path / "extracted" / "layers" / "example_node" / "node", target)
     prefix = "/layers/example_node/node"
-    parents = [
-        ParentDir.from_fs(ws.layers, "/layers"),
-        ParentDir.from_fs(ws.layers / "example_node", "/layers/example_node"),
-    ]
+    parents = layer_parents("/layers", "/layers/example_node", uid=UID, gid=GID)
     # extracting then tarring again gives the same bytes: the premise of remembering
     assert (
         write_layer_from_dir(
