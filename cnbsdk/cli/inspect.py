@@ -1,20 +1,29 @@
 """``cnbsdk inspect REF``: an image's manifest, config, labels, layers and history.
 
-``describe_image`` gathers the facts as plain data (the ``--json`` output) and
-``render_description`` turns them into text; later commands and issues add sections for
-app images and builders through ``SECTIONS``.
+``inspect`` dispatches on what the image is (``VIEWS``, first match wins): an app image
+(``io.buildpacks.lifecycle.metadata``) gets the app view of ``cnbsdk.lifecycle.app_inspect``;
+a builder gets the builder view; anything else the plain view, where ``describe_image``
+gathers the facts as plain data (the ``--json`` output) and ``render_description`` turns
+them into text (extra plain sections go in ``SECTIONS``). ``--plain`` forces the plain view.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from cnbsdk.cli.sizes import human_size
-from cnbsdk.oci.image import ImageConfig, read_config, resolve_image
+from cnbsdk.distribution.builder_inspect import (
+    describe_builder_image,
+    is_builder,
+    render_builder,
+)
+from cnbsdk.lifecycle.app_inspect import describe_app_image, is_app_image, render_app_image
+from cnbsdk.oci.image import ImageConfig, ResolvedImage, read_config, resolve_image
 from cnbsdk.oci.open import open_source
 from cnbsdk.oci.reference import parse_reference
 
@@ -22,8 +31,31 @@ from cnbsdk.oci.reference import parse_reference
 SECTIONS: list[Callable[[ImageConfig], tuple[str, Any] | None]] = []
 
 
-def describe_image(reference: str) -> dict[str, Any]:
-    """Everything ``inspect`` shows about an image, as JSON-ready data."""
+@dataclass(frozen=True)
+class ImageView:
+    """A kind of image ``inspect`` shows in its own way: how to recognise it (from its
+    config), gather its data (``--json``; from the reference text, the resolved manifest
+    and the config) and print that data as text."""
+
+    name: str
+    matches: Callable[[ImageConfig], bool]
+    describe: Callable[[str, ResolvedImage, ImageConfig], dict[str, Any]]
+    render: Callable[[dict[str, Any]], str]
+
+
+VIEWS: list[ImageView] = [
+    ImageView(
+        "app",
+        is_app_image,
+        describe_app_image,
+        lambda description: render_app_image(description, size_text=human_size),
+    ),
+    ImageView("builder", is_builder, describe_builder_image, render_builder),
+]
+
+
+def read_for_inspect(reference: str) -> tuple[str, ResolvedImage, ImageConfig]:
+    """The canonical reference text, the resolved manifest and the config of an image."""
     ref = parse_reference(reference)
     source = open_source(ref)
     try:
@@ -31,10 +63,25 @@ def describe_image(reference: str) -> dict[str, Any]:
         config = read_config(source, resolved.manifest)
     finally:
         source.close()
+    return str(ref), resolved, config
+
+
+def view_for(config: ImageConfig) -> ImageView | None:
+    """The first view in ``VIEWS`` that claims the image, or None for the plain view."""
+    return next((view for view in VIEWS if view.matches(config)), None)
+
+
+def describe_image(reference: str) -> dict[str, Any]:
+    """Everything the plain view shows about an image, as JSON-ready data."""
+    return describe_plain(*read_for_inspect(reference))
+
+
+def describe_plain(reference: str, resolved: ResolvedImage, config: ImageConfig) -> dict[str, Any]:
+    """The plain view's data: manifest, config, labels, layers and history."""
     manifest = resolved.manifest
     diff_ids = list(config.diff_ids) + [""] * (len(manifest.layers) - len(config.diff_ids))
     description: dict[str, Any] = {
-        "reference": str(ref),
+        "reference": reference,
         "digest": resolved.digest,
         "mediaType": resolved.media_type,
         "platform": str(config.platform),
@@ -115,10 +162,19 @@ def _short(value: str, limit: int = 120) -> str:
 @click.command("inspect")
 @click.argument("reference")
 @click.option("--json", "as_json", is_flag=True, help="Print the data as JSON.")
-def inspect(reference: str, as_json: bool) -> None:
-    """Show an image's manifest digest, config, labels, layers and history."""
-    description = describe_image(reference)
-    if as_json:
-        click.echo(json.dumps(description, indent=2))
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="Show the plain image view (config, labels, layers, history) even for app images.",
+)
+def inspect(reference: str, as_json: bool, plain: bool) -> None:
+    """Show an image: for an app image its run image, buildpacks, processes and layers;
+    otherwise its manifest digest, config, labels, layers and history."""
+    name, resolved, config = read_for_inspect(reference)
+    view = None if plain else view_for(config)
+    text: Callable[[dict[str, Any]], str]
+    if view is None:
+        description, text = describe_plain(name, resolved, config), render_description
     else:
-        click.echo(render_description(description))
+        description, text = view.describe(name, resolved, config), view.render
+    click.echo(json.dumps(description, indent=2) if as_json else text(description))

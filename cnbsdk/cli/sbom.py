@@ -1,0 +1,35 @@
+"""``cnbsdk sbom REF --output-dir DIR``: the launch SBOMs of an app image, as files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cnbsdk.cli.sizes import human_size
+from cnbsdk.lifecycle.sbom_extract import extract_launch_sboms
+
+
+@click.command("sbom")
+@click.argument("reference")
+@click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Write the SBOMs to DIR/launch/<buildpack>/[<layer>/]sbom.<format>.json.",
+)
+def sbom(reference: str, output_dir: Path) -> None:
+    """Extract the launch SBOMs of the app image REFERENCE.
+
+    Only the SBOM layer is read (from a registry: one blob besides the manifest and
+    config). DIR/launch must not exist yet; it is written completely or not at all.
+    """
+    result = extract_launch_sboms(reference, output_dir)
+    for name in result.files:
+        click.echo(str(result.output_dir / name))
+    click.echo(
+        f"Extracted {len(result.files)} SBOM file(s) from layer {result.diff_id} "
+        f"({human_size(result.layer.size)}) to {result.output_dir / 'launch'}"
+    )
