@@ -18,7 +18,7 @@ from cnbsdk.lifecycle.sbom_extract import extract_launch_sboms
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
     show_default=True,
-    help="Write the SBOMs to DIR/launch/<buildpack>/[<layer>/]sbom.<format>.json.",
+    help="Write the SBOMs to DIR/layers/sbom/launch/<buildpack>/[<layer>/]sbom.<format>.json.",
 )
 def sbom(reference: str, output_dir: Path) -> None:
     """Extract the launch SBOMs of the app image REFERENCE.
@@ -31,5 +31,5 @@ def sbom(reference: str, output_dir: Path) -> None:
         click.echo(str(result.output_dir / name))
     click.echo(
         f"Extracted {len(result.files)} SBOM file(s) from layer {result.diff_id} "
-        f"({human_size(result.layer.size)}) to {result.output_dir / 'launch'}"
+        f"({human_size(result.layer.size)}) to {result.output_dir / 'layers' / 'sbom' / 'launch'}"
     )

@@ -32,8 +32,8 @@ from cnbsdk.oci.reference import parse_reference
 from cnbsdk.oci.transport import ImageSource
 from cnbsdk.spec.labels import LIFECYCLE_METADATA_LABEL, LifecycleMetadata
 
-LAUNCH_DIR = "launch"
-# Where the exporter puts the tree inside the layer (CNB_LAYERS_DIR is /layers in images).
+# Where the exporter puts the tree inside the layer (CNB_LAYERS_DIR is /layers in images);
+# the output keeps the same relative path, as `pack sbom download` writes it.
 _LAUNCH_IN_LAYER = ("layers", "sbom", "launch")
 
 
@@ -71,13 +71,14 @@ def find_sbom_layer(reference: str, config: ImageConfig, layers: tuple[Descripto
 
 
 def extract_launch_sboms(reference: str, output_dir: Path) -> SbomExtraction:
-    """Write the image's launch SBOMs to ``output_dir/launch/<bp>/[<layer>/]sbom.<ext>.json``.
+    """Write the image's launch SBOMs to
+    ``output_dir/layers/sbom/launch/<bp>/[<layer>/]sbom.<ext>.json`` (pack's layout).
 
-    ``output_dir`` is created when missing; an existing ``output_dir/launch`` is refused
+    ``output_dir`` is created when missing; an existing ``layers/sbom/launch`` there is refused
     before anything is read, and on any error nothing is left behind.
     """
     output_dir = Path(output_dir)
-    target = output_dir / LAUNCH_DIR
+    target = output_dir.joinpath(*_LAUNCH_IN_LAYER)
     if target.exists() or target.is_symlink():
         raise ImageError("already exists; choose another --output-dir", file=str(target))
     ref = parse_reference(reference)
@@ -99,6 +100,7 @@ def extract_launch_sboms(reference: str, output_dir: Path) -> SbomExtraction:
                         file=reference,
                     )
                 files = _checked_files(launch, diff_id, reference)
+                target.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(launch, target)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -162,7 +164,7 @@ def _unpack(
 
 
 def _checked_files(launch: Path, diff_id: str, what: str) -> tuple[str, ...]:
-    """The regular files under ``launch`` (relative to its parent); anything but files and
+    """The regular files under ``launch`` (as ``layers/sbom/launch/...``); anything but files and
     directories (a symlink, say) is refused, so the output holds only plain SBOM files."""
     files: list[str] = []
     for directory, subdirs, names in os.walk(launch):
@@ -171,7 +173,7 @@ def _checked_files(launch: Path, diff_id: str, what: str) -> tuple[str, ...]:
             mode = path.lstat().st_mode
             if stat.S_ISDIR(mode):
                 continue
-            relative = path.relative_to(launch.parent).as_posix()
+            relative = path.relative_to(launch.parents[2]).as_posix()
             if not stat.S_ISREG(mode):
                 raise ExtractionError(
                     f"SBOM layer {diff_id}: {relative} is not a regular file", file=what

@@ -33,7 +33,10 @@ pytestmark = pytest.mark.usefixtures("e2e_home")
 
 # What the "layers" fixture buildpack writes as every SBOM (plus echo's newline).
 FIXTURE_SBOM = '{"bomFormat":"CycloneDX","specVersion":"1.5","version":1,"components":[]}\n'
-EXPECTED_FILES = ["launch/e2e_layers/launch-layer/sbom.cdx.json", "launch/e2e_layers/sbom.cdx.json"]
+EXPECTED_FILES = [
+    "layers/sbom/launch/e2e_layers/launch-layer/sbom.cdx.json",
+    "layers/sbom/launch/e2e_layers/sbom.cdx.json",
+]
 
 
 def build(root: Path, *buildpacks: str) -> str:
@@ -133,12 +136,13 @@ def test_other_bad_input_is_one_line_and_writes_nothing(app_image: str, tmp_path
     assert missing.exit_code == 1 and missing.output.count("\n") == 1
     assert not out.exists()
     # An existing DIR/launch is refused before anything is read; what is there stays.
-    (out / "launch").mkdir(parents=True)
-    (out / "launch" / "mine.json").write_text("{}")
+    (out / "layers" / "sbom" / "launch").mkdir(parents=True)
+    (out / "layers" / "sbom" / "launch" / "mine.json").write_text("{}")
     taken = cnbsdk("sbom", app_image, "--output-dir", str(out))
     assert taken.exit_code == 1
-    assert taken.output == f"error: {out / 'launch'}: already exists; choose another --output-dir\n"
-    assert files_under(out) == ["launch/mine.json"]
+    taken_dir = out / "layers" / "sbom" / "launch"
+    assert taken.output == f"error: {taken_dir}: already exists; choose another --output-dir\n"
+    assert files_under(out) == ["layers/sbom/launch/mine.json"]
 
 
 def test_a_corrupt_sbom_blob_writes_nothing(app_image: str, tmp_path: Path) -> None:
@@ -175,7 +179,7 @@ def test_a_symlink_in_the_sbom_layer_is_refused(app_image: str, tmp_path: Path) 
     out = tmp_path / "sboms"
     result = cnbsdk("sbom", hostile, "--output-dir", str(out))
     assert result.exit_code == 1
-    assert "launch/evil/sbom.cdx.json is not a regular file" in result.output
+    assert "layers/sbom/launch/evil/sbom.cdx.json is not a regular file" in result.output
     assert not out.exists()
 
 
@@ -194,5 +198,5 @@ def test_a_gzip_sbom_layer_is_extracted(app_image: str, tmp_path: Path) -> None:
     out = tmp_path / "sboms"
     result = cnbsdk("sbom", image, "--output-dir", str(out))
     assert result.exit_code == 0, result.output
-    assert files_under(out) == ["launch/acme_node/node/sbom.spdx.json"]
-    assert (out / "launch/acme_node/node/sbom.spdx.json").read_bytes() == doc
+    assert files_under(out) == ["layers/sbom/launch/acme_node/node/sbom.spdx.json"]
+    assert (out / "layers/sbom/launch/acme_node/node/sbom.spdx.json").read_bytes() == doc

@@ -1,0 +1,99 @@
+"""Unpacked app images for ``cnbsdk run``, one tree per manifest digest, kept between runs.
+
+Trees live under ``cache_root()/run-rootfs/<digest hex>/`` and are made by
+``rootfs.unpacked_rootfs`` (a sibling of the build images' cache, so pruning app images never
+touches a build image). Every build makes a new digest, so only the ``KEEP`` most recently
+run trees are kept. A run holds a shared lock on ``<digest hex>.in-use`` while its process
+lives; pruning takes that lock exclusively without waiting and skips a tree in use, and it
+renames a tree away before deleting it, so no run ever sees a half-deleted tree under its
+final name.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from cnbsdk.lifecycle.rootfs import UnpackedImage, remove_tree, unpacked_rootfs
+from cnbsdk.stacks.cache import cache_root
+
+KEEP = 5
+_TREE_NAME = re.compile(r"^[0-9a-f]{64}$")
+_PRUNING = ".pruning-"
+_STALE_PRUNING_SECONDS = 3600.0
+
+
+def run_cache_dir() -> Path:
+    """``cache_root()/run-rootfs``."""
+    return cache_root() / "run-rootfs"
+
+
+@contextmanager
+def app_rootfs(ref: str, *, cache_dir: Path | None = None) -> Iterator[UnpackedImage]:
+    """The image at ``ref`` unpacked (pulled and unpacked only when its digest is new),
+    kept from pruning until the ``with`` block ends."""
+    base = cache_dir if cache_dir is not None else run_cache_dir()
+    while True:
+        unpacked = unpacked_rootfs(ref, cache_dir=base)
+        in_use = base / f"{unpacked.rootfs.name}.in-use"
+        fd = os.open(in_use, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        if unpacked.rootfs.is_dir():
+            break
+        os.close(fd)  # pruned between the unpack and the lock: unpack it again
+    try:
+        os.utime(in_use)  # the last use, which pruning goes by
+        prune(base, keep=KEEP)
+        yield unpacked
+    finally:
+        os.close(fd)
+
+
+def prune(base: Path, *, keep: int) -> list[str]:
+    """Remove all but the ``keep`` most recently used trees that no run is using; returns
+    the digests (hex) removed."""
+    trees = [path for path in base.iterdir() if _TREE_NAME.match(path.name) and path.is_dir()]
+    trees.sort(key=lambda tree: _last_use(tree), reverse=True)
+    removed = []
+    for tree in trees[keep:]:
+        if _remove_unused(tree):
+            removed.append(tree.name)
+    now = time.time()
+    for leftover in base.glob(f"{_PRUNING}*"):
+        # A prune killed while deleting; an hour is long past any live deletion.
+        with suppress(OSError):
+            if now - leftover.lstat().st_mtime > _STALE_PRUNING_SECONDS:
+                remove_tree(leftover)
+    return removed
+
+
+def _last_use(tree: Path) -> float:
+    for path in (tree.with_name(f"{tree.name}.in-use"), tree):
+        with suppress(OSError):
+            return path.stat().st_mtime
+    return 0.0
+
+
+def _remove_unused(tree: Path) -> bool:
+    in_use = tree.with_name(f"{tree.name}.in-use")
+    fd = os.open(in_use, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a run is using it
+        doomed = tree.with_name(f"{_PRUNING}{tree.name}-{os.getpid()}")
+        try:
+            os.rename(tree, doomed)
+        except FileNotFoundError:
+            return False  # another prune got there first
+        os.utime(doomed)
+        remove_tree(doomed)
+        return True
+    finally:
+        os.close(fd)
