@@ -36,10 +36,10 @@ def test_packages_an_installed_buildpack_and_says_where(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "bin" / "build").is_file()
 
 
-def test_format_accepts_only_dir_for_now(tmp_path: Path) -> None:
-    result = package("examples/hello", "--format", "cnb", "--output", str(tmp_path / "out"))
+def test_an_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
+    result = package("examples/hello", "--format", "zip", "--output", str(tmp_path / "out"))
     assert result.exit_code == 2
-    assert "Invalid value for '--format': 'cnb'" in result.output
+    assert "Invalid value for '--format': 'zip'" in result.output
     assert not (tmp_path / "out").exists()
 
 

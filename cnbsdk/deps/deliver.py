@@ -1,0 +1,131 @@
+"""What a buildpack's build hook calls: resolve a dependency, fetch it, put it in a layer.
+
+``Dependencies.from_context(context)`` (or the one-call :func:`deliver`) looks for the
+artifact in this order, like libpak's dependency cache:
+
+1. the buildpack's own ``dependencies/<sha256>/<file>`` (bundled by ``--offline``);
+2. the dependency's ``uri``, rewritten through ``BP_DEPENDENCY_MIRROR[_<HOST>]`` when set
+   (from the build env or the platform's ``/platform/env``), checked against its sha256.
+
+Archives (tar, tar.gz/xz/bz2, zip) are unpacked into the layer with ``strip-components``;
+other files are copied into it under their own name.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cnbsdk.deps.archive import install_artifact
+from cnbsdk.deps.download import copy_verified, download, filename_of
+from cnbsdk.deps.mirrors import mirror_uri
+from cnbsdk.deps.offline import offline_artifact
+from cnbsdk.deps.resolve import resolve
+from cnbsdk.spec.buildpack_toml import BuildpackDescriptor, Dependency
+
+
+class BuildContextLike(Protocol):
+    """The parts of ``cnbsdk.buildpack.BuildContext`` used here (deps does not import it)."""
+
+    buildpack_dir: Path
+    descriptor: BuildpackDescriptor
+    descriptor_file: Path
+    environ: Mapping[str, str]
+    platform_env: Mapping[str, str]
+    logger: Any
+    target: Any
+
+
+@dataclass
+class Dependencies:
+    """The ``[[metadata.dependencies]]`` of one buildpack, ready to deliver."""
+
+    descriptor: BuildpackDescriptor
+    buildpack_dir: Path
+    environ: Mapping[str, str] = field(default_factory=dict)
+    descriptor_file: str | None = None
+    os: str = ""
+    arch: str = ""
+    logger: Any = None
+
+    @classmethod
+    def from_context(cls, context: BuildContextLike) -> Dependencies:
+        environ = {**context.environ, **context.platform_env}
+        target = getattr(context, "target", None)
+        return cls(
+            descriptor=context.descriptor,
+            buildpack_dir=Path(context.buildpack_dir),
+            environ=environ,
+            descriptor_file=str(context.descriptor_file),
+            os=getattr(target, "os", "") or "",
+            arch=getattr(target, "arch", "") or "",
+            logger=getattr(context, "logger", None),
+        )
+
+    @property
+    def user_agent(self) -> str:
+        info = self.descriptor.buildpack
+        return f"{info.id}/{info.version}"
+
+    def resolve(self, dependency_id: str, constraint: str = "") -> Dependency:
+        """The highest declared version of ``dependency_id`` allowed by ``constraint``."""
+        return resolve(
+            self.descriptor.metadata,
+            dependency_id,
+            constraint,
+            stack=self.environ.get("CNB_STACK_ID", ""),
+            os=self.os,
+            arch=self.arch,
+            file=self.descriptor_file,
+        )
+
+    def fetch(self, dependency: Dependency, directory: Path) -> Path:
+        """The verified artifact as a file in ``directory`` (offline copy first)."""
+        destination = Path(directory) / filename_of(dependency.uri)
+        bundled = offline_artifact(self.buildpack_dir, dependency)
+        if bundled is not None:
+            self._say(f"Using the bundled {filename_of(dependency.uri)} (offline)")
+            with open(bundled, "rb") as stream:
+                return copy_verified(stream, dependency.checksum, destination, source=str(bundled))
+        uri = mirror_uri(dependency.uri, self.environ)
+        self._say(f"Downloading {uri}")
+        path = download(uri, dependency.checksum, destination, user_agent=self.user_agent)
+        self._say("Verified checksum " + dependency.checksum)
+        return path
+
+    def deliver(self, dependency: Dependency, layer_path: Path) -> Dependency:
+        """Fetch ``dependency`` and install it into ``layer_path``."""
+        work = Path(tempfile.mkdtemp(prefix="cnbsdk-deps-"))
+        try:
+            artifact = self.fetch(dependency, work)
+            install_artifact(
+                artifact, Path(layer_path), strip_components=dependency.strip_components
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return dependency
+
+    def _say(self, text: str) -> None:
+        detail = getattr(self.logger, "detail", None)
+        if callable(detail):
+            detail(text)
+
+
+def deliver(
+    context: BuildContextLike,
+    dependency_id: str,
+    version_constraint: str,
+    layer_path: Path,
+) -> Dependency:
+    """Resolve ``dependency_id`` against ``version_constraint`` (``""``/``default`` means the
+    buildpack's default version), install it into ``layer_path`` and return the entry."""
+    dependencies = Dependencies.from_context(context)
+    dependency = dependencies.resolve(dependency_id, version_constraint)
+    selected = getattr(context.logger, "selected_dependency", None)
+    if callable(selected):
+        selected(dependency.name or dependency.id, dependency.version)
+    return dependencies.deliver(dependency, layer_path)

@@ -1,0 +1,72 @@
+"""Dependency mirrors: ``BP_DEPENDENCY_MIRROR`` and ``BP_DEPENDENCY_MIRROR_<HOST>``.
+
+As packit's ``postal`` reads them: ``<HOST>`` encodes the original host name with ``__`` for
+``-`` and ``_`` for ``.`` (``BP_DEPENDENCY_MIRROR_DL_EXAMPLE__CDN_ORG`` is for
+``dl.example-cdn.org``); a host-specific mirror beats the default one. A mirror is an
+``https://`` or ``file://`` URL whose path may hold ``{originalHost}``; the original path is
+appended to it. Plain ``http://`` is accepted only for loopback mirrors (tests, local caches).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from collections.abc import Mapping
+
+from cnbsdk.errors import DependencyError
+
+DEFAULT_MIRROR = "BP_DEPENDENCY_MIRROR"
+_HOST_PREFIX = DEFAULT_MIRROR + "_"
+
+
+def decode_host(suffix: str) -> str:
+    """``DL_EXAMPLE__CDN_ORG`` → ``dl.example-cdn.org``."""
+    return suffix.replace("__", "-").replace("_", ".").lower()
+
+
+def mirrors_from(environ: Mapping[str, str]) -> dict[str, str]:
+    """``{"default" | host: mirror}`` from the environment."""
+    mirrors: dict[str, str] = {}
+    for key, value in environ.items():
+        if not value:
+            continue
+        if key == DEFAULT_MIRROR:
+            mirrors["default"] = value
+        elif key.startswith(_HOST_PREFIX) and len(key) > len(_HOST_PREFIX):
+            mirrors[decode_host(key[len(_HOST_PREFIX) :])] = value
+    return mirrors
+
+
+def mirror_uri(uri: str, environ: Mapping[str, str]) -> str:
+    """``uri`` rewritten through the mirror that applies to its host, or unchanged."""
+    mirrors = mirrors_from(environ)
+    if not mirrors:
+        return uri
+    original = urllib.parse.urlsplit(uri)
+    if original.scheme not in ("http", "https"):
+        return uri
+    host = (original.hostname or "").lower()
+    key = host if host in mirrors else "default" if "default" in mirrors else ""
+    if not key:
+        return uri
+    mirror = mirrors[key]
+    parsed = urllib.parse.urlsplit(mirror)
+    scheme = parsed.scheme.lower()
+    if scheme not in ("https", "file") and not (scheme == "http" and _loopback(parsed.hostname)):
+        variable = DEFAULT_MIRROR if key == "default" else f"{_HOST_PREFIX}<{key}>"
+        raise DependencyError(
+            f"mirror {mirror!r} must be an https:// or file:// URL", field=variable
+        )
+    path = parsed.path.replace("{originalHost}", host, 1).rstrip("/") + original.path
+    return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, path, original.query, ""))
+
+
+def _loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

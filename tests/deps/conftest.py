@@ -1,0 +1,3 @@
+from tests.deps.http_files import file_server
+
+__all__ = ["file_server"]
