@@ -27,11 +27,11 @@ from cnbsdk.buildpack.log import Logger
 from cnbsdk.buildpack.plugin import BuildpackPlugin, load_plugin
 from cnbsdk.buildpack.results import BuildResult, DetectResult, Label, Process, Slice
 from cnbsdk.buildpack.sbom import check_declared, write_sbom
-from cnbsdk.errors import BuildpackError, CnbError
+from cnbsdk.errors import BuildpackError, CnbError, SpecError
 from cnbsdk.spec import launch_toml
 from cnbsdk.spec.build_toml import BuildToml, Unmet
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
-from cnbsdk.spec.ids import SUPPORTED_BUILDPACK_APIS
+from cnbsdk.spec.ids import author_buildpack_api
 from cnbsdk.spec.store_toml import StoreToml
 
 DETECT_PASS, DETECT_FAIL, ERROR = 0, 100, 1
@@ -111,14 +111,12 @@ def _descriptor(plugin: BuildpackPlugin, buildpack_dir: Path) -> tuple[Buildpack
 
 
 def _check_api(descriptor: BuildpackDescriptor, path: Path) -> None:
-    if descriptor.api not in SUPPORTED_BUILDPACK_APIS:
-        supported = ", ".join(str(v) for v in SUPPORTED_BUILDPACK_APIS)
-        raise BuildpackError(
-            f"Buildpack API {descriptor.api} is not supported by this cnbsdk runtime "
-            f"(supported: {supported})",
-            file=str(path),
-            field="api",
-        )
+    """The author API implements Buildpack API 0.10 to 0.12 only (older buildpacks written in
+    bash or Go still build: the lifecycle runs 0.7 to 0.12)."""
+    try:
+        author_buildpack_api(str(descriptor.api))
+    except SpecError as error:
+        raise BuildpackError(error.message, file=str(path), field="api") from None
 
 
 def run_detect(plugin: BuildpackPlugin, context: DetectContext, plan_path: Path) -> int:

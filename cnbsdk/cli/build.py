@@ -76,6 +76,7 @@ def _progress(label: str, total: int) -> _Bar:
 def build(
     app: Path,
     buildpacks: tuple[str, ...],
+    builder: str | None,
     build_image: str | None,
     env: tuple[str, ...],
     env_files: tuple[Path, ...],
@@ -99,6 +100,7 @@ def build(
         app=app,
         image=image,
         buildpacks=buildpacks,
+        builder=builder,
         build_image=build_image,
         run_image=run_image,
         env=env,

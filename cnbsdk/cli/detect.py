@@ -30,6 +30,15 @@ def common_build_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "the group, in the order given. Default: project.toml's group.",
         ),
         click.option(
+            "-B",
+            "--builder",
+            metavar="REF",
+            help="A builder image (store, oci:, registry): its buildpacks, order, build env, "
+            "run images and build image. Default without --buildpack: project.toml's builder, "
+            "else the configured default (cnbsdk builder default), else cnbsdk/builder:bookworm, "
+            "made on first use from the stack and the installed plugin buildpacks.",
+        ),
+        click.option(
             "--build-image",
             metavar="REF",
             help="The image buildpacks run in (default: cnbsdk/build:bookworm, created once).",
@@ -116,6 +125,7 @@ def _render_attempt(attempt: GroupAttempt, total: int, echo: Callable[[str], Non
 def detect(
     app: Path,
     buildpacks: tuple[str, ...],
+    builder: str | None,
     build_image: str | None,
     env: tuple[str, ...],
     env_files: tuple[Path, ...],
@@ -130,6 +140,7 @@ def detect(
     options = BuildOptions(
         app=app,
         buildpacks=buildpacks,
+        builder=builder,
         build_image=build_image,
         env=env,
         env_files=env_files,

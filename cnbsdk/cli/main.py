@@ -66,6 +66,9 @@ cli.add_command(build)
 from cnbsdk.cli.buildpacks import buildpacks  # noqa: E402
 
 cli.add_command(buildpacks)
+from cnbsdk.cli.builder import builder  # noqa: E402
+
+cli.add_command(builder)
 from cnbsdk.cli.copy import copy  # noqa: E402
 
 cli.add_command(copy)
@@ -84,6 +87,15 @@ cli.add_command(new)
 from cnbsdk.cli.package import package  # noqa: E402
 
 cli.add_command(package)
+from cnbsdk.cli.rebase import rebase  # noqa: E402
+
+cli.add_command(rebase)
+from cnbsdk.cli.run import run  # noqa: E402
+
+cli.add_command(run)
+from cnbsdk.cli.sbom import sbom  # noqa: E402
+
+cli.add_command(sbom)
 from cnbsdk.cli.stack import stack  # noqa: E402
 
 cli.add_command(stack)

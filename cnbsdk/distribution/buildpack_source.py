@@ -17,7 +17,7 @@ from pathlib import Path
 from cnbsdk.buildpack.plugin import BuildpackPlugin, find_installed
 from cnbsdk.errors import CnbError, PackageError
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
-from cnbsdk.spec.ids import SUPPORTED_BUILDPACK_APIS, supported_buildpack_api
+from cnbsdk.spec.ids import author_buildpack_api
 from cnbsdk.spec.toml_file import read_toml
 
 DESCRIPTOR = "buildpack.toml"
@@ -151,15 +151,14 @@ def _from_plugin(plugin: BuildpackPlugin) -> BuildpackSource:
 def read_descriptor(path: Path, *, run_by_cnbsdk: bool = False) -> BuildpackDescriptor:
     """Read buildpack.toml and refuse a Buildpack API nobody can run.
 
-    Plugin buildpacks run on the cnbsdk runtime, so their api must be one it implements; a
-    plain buildpack directory only needs an api the Buildpack spec has defined.
+    Plugin buildpacks run on the cnbsdk runtime, so their api must be one the author API
+    implements (0.10 to 0.12); a plain buildpack directory needs one the lifecycle runs (0.7
+    to 0.12), which reading the descriptor already checks.
     """
     descriptor = BuildpackDescriptor.read(path)
-    try:
-        if run_by_cnbsdk:
-            supported_buildpack_api(str(descriptor.api))
-        elif descriptor.api > max(SUPPORTED_BUILDPACK_APIS):
-            raise PackageError(f"unknown Buildpack API {descriptor.api}")
-    except CnbError as error:
-        raise PackageError(error.message, file=str(path), field="api") from None
+    if run_by_cnbsdk:
+        try:
+            author_buildpack_api(str(descriptor.api))
+        except CnbError as error:
+            raise PackageError(error.message, file=str(path), field="api") from None
     return descriptor

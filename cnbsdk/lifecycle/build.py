@@ -43,7 +43,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from cnbsdk.errors import BuildError, SpecError
-from cnbsdk.lifecycle.build_env import ROOT_DIRS, build_env, filtered_base_env, with_env_dir
+from cnbsdk.lifecycle.build_env import (
+    ROOT_DIRS,
+    build_env,
+    cnb_inputs,
+    filtered_base_env,
+    with_env_dir,
+)
 from cnbsdk.lifecycle.order import GroupElement
 from cnbsdk.lifecycle.plan import ResolvedPlan, buildpack_plan_for, plan_after_build
 from cnbsdk.lifecycle.sbom_files import (
@@ -260,7 +266,8 @@ def _build_one(
         exec_env=exec_env,
     )
     # build_env read the user env on the host; the buildpack gets the paths it can open.
-    full_env.update({"CNB_BUILDPACK_DIR": bp_dir, "CNB_PLATFORM_DIR": shown_platform})
+    shown = {"CNB_BUILDPACK_DIR": bp_dir, "CNB_PLATFORM_DIR": shown_platform}
+    full_env.update(cnb_inputs(element.api, shown))
     argv = [f"{bp_dir}/bin/build", shown_layers, shown_platform, shown_plan]
     result = runner.run(
         argv, cwd=view.paths.app, env=full_env, on_output=lambda line: log(line.rstrip("\n"))

@@ -8,7 +8,9 @@ lifecycle ``env/build.go``, ``env/env.go``), in the lifecycle's order:
 3. the user env ``<platform>/env/<NAME>`` (``with_user_env``), unless ``clear-env = true``;
 4. the operator env ``<build-config>/env/`` (``with_operator_env``), where no suffix means
    ``default``, always applied;
-5. the ``CNB_*`` inputs (``detect_env``, ``build_env``).
+5. the ``CNB_*`` inputs (``detect_env``, ``build_env``) for the buildpack's API: before 0.8
+   only ``CNB_BUILDPACK_DIR`` (such buildpacks read the positional arguments), the paths from
+   0.8, ``CNB_TARGET_*`` from 0.10, ``CNB_EXEC_ENV`` from 0.12 (``cnb_inputs``).
 
 Values are ``str`` decoded from bytes with ``os.fsdecode`` (the file system encoding with
 ``surrogateescape``), the same convention as ``os.environ``: any byte sequence round-trips
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.order import LocatedBuildpack
+from cnbsdk.spec.ids import ApiVersion
 from cnbsdk.spec.layer_toml import LayerContentMetadata
 from cnbsdk.spec.target import Target
 
@@ -51,6 +54,14 @@ PASSED_THROUGH: tuple[str, ...] = (
     *PATH_VARS,
 )
 PATH_SEPARATOR = ":"
+
+# buildpack.md 0.8: inputs arrive as CNB_* variables (before, only as positional arguments);
+# 0.10: CNB_TARGET_*; 0.12: CNB_EXEC_ENV (digest §0.1, lifecycle buildpack/detect.go).
+CNB_INPUTS_API = ApiVersion(0, 8)
+TARGET_ENV_API = ApiVersion(0, 10)
+EXEC_ENV_API = ApiVersion(0, 12)
+# Given whatever the API: the lifecycle sets it for every buildpack (buildpack/build.go).
+ALWAYS_GIVEN: tuple[str, ...] = ("CNB_BUILDPACK_DIR",)
 
 OVERRIDE, DEFAULT, PREPEND, APPEND = "override", "default", "prepend", "append"
 # LC env.go: a file "NAME." (empty suffix) is the pre-0.5 prepend-path action.
@@ -213,14 +224,12 @@ def detect_env(
         platform_dir=platform_dir,
         build_config_dir=build_config_dir,
     )
-    result.update(
-        {
-            "CNB_BUILDPACK_DIR": os.fsdecode(buildpack.directory),
-            "CNB_PLATFORM_DIR": os.fsdecode(platform_dir),
-            "CNB_BUILD_PLAN_PATH": os.fsdecode(plan_path),
-        }
-    )
-    result.update(_target_and_exec_env(buildpack, target, exec_env))
+    inputs = {
+        "CNB_BUILDPACK_DIR": os.fsdecode(buildpack.directory),
+        "CNB_PLATFORM_DIR": os.fsdecode(platform_dir),
+        "CNB_BUILD_PLAN_PATH": os.fsdecode(plan_path),
+    }
+    result.update(cnb_inputs(buildpack.descriptor.api, inputs, target=target, exec_env=exec_env))
     return result
 
 
@@ -244,22 +253,34 @@ def build_env(
         platform_dir=platform_dir,
         build_config_dir=build_config_dir,
     )
-    result.update(
-        {
-            "CNB_BUILDPACK_DIR": os.fsdecode(buildpack.directory),
-            "CNB_PLATFORM_DIR": os.fsdecode(platform_dir),
-            "CNB_BP_PLAN_PATH": os.fsdecode(plan_path),
-            "CNB_LAYERS_DIR": os.fsdecode(layers_dir),
-        }
-    )
-    result.update(_target_and_exec_env(buildpack, target, exec_env))
+    inputs = {
+        "CNB_BUILDPACK_DIR": os.fsdecode(buildpack.directory),
+        "CNB_PLATFORM_DIR": os.fsdecode(platform_dir),
+        "CNB_BP_PLAN_PATH": os.fsdecode(plan_path),
+        "CNB_LAYERS_DIR": os.fsdecode(layers_dir),
+    }
+    result.update(cnb_inputs(buildpack.descriptor.api, inputs, target=target, exec_env=exec_env))
     return result
 
 
-def _target_and_exec_env(buildpack: LocatedBuildpack, target: Target | None, exec_env: str) -> Env:
-    # CNB_TARGET_* from Buildpack API 0.10 (all cnbsdk supports); CNB_EXEC_ENV from 0.12.
-    result = target_env(target)
-    if exec_env and (buildpack.descriptor.api.major, buildpack.descriptor.api.minor) >= (0, 12):
+def cnb_inputs(
+    api: ApiVersion,
+    inputs: Mapping[str, str],
+    *,
+    target: Target | None = None,
+    exec_env: str = "",
+) -> Env:
+    """The ``CNB_*`` variables a buildpack of Buildpack API ``api`` is given: ``inputs``
+    (``CNB_BUILDPACK_DIR``, ``CNB_PLATFORM_DIR``, the plan and layers paths) from 0.8,
+    ``CNB_TARGET_*`` from 0.10 and ``CNB_EXEC_ENV`` (when set) from 0.12. Before 0.8 only
+    ``CNB_BUILDPACK_DIR``: the positional arguments carry the paths.
+    """
+    if api < CNB_INPUTS_API:
+        return {name: value for name, value in inputs.items() if name in ALWAYS_GIVEN}
+    result = dict(inputs)
+    if api >= TARGET_ENV_API:
+        result.update(target_env(target))
+    if exec_env and api >= EXEC_ENV_API:
         result["CNB_EXEC_ENV"] = exec_env
     return result
 

@@ -35,6 +35,14 @@ from cnbsdk.lifecycle.build_env import filtered_base_env
 from cnbsdk.lifecycle.cache import VolumeCache
 from cnbsdk.lifecycle.detect import DetectionFailed, DetectReport, SandboxDetectRunner, detect
 from cnbsdk.lifecycle.export import ExportReport, export, resolve_created
+from cnbsdk.lifecycle.from_builder import (
+    BuilderInputs,
+    choose_builder,
+    copy_build_config,
+    open_builder,
+    place_builder_buildpacks,
+    resolve_run_image,
+)
 from cnbsdk.lifecycle.launcher import launcher_path
 from cnbsdk.lifecycle.layer_fingerprint import workspace_index
 from cnbsdk.lifecycle.order import BuildpackIndex, LocatedBuildpack, expand_order
@@ -74,6 +82,7 @@ class BuildOptions:
     app: Path
     image: str = ""
     buildpacks: tuple[str, ...] = ()
+    builder: str | None = None
     build_image: str | None = None
     run_image: str | None = None
     env: tuple[str, ...] = ()
@@ -151,6 +160,8 @@ class Prepared:
     target: Target
     runner: BubblewrapRunner | HostRunner
     base_env: dict[str, str]
+    run_image_mirrors: tuple[str, ...] = ()
+    launcher: Path | None = None  # the builder's /cnb/lifecycle/launcher, if it has one
 
 
 def create(
@@ -165,7 +176,7 @@ def create(
     timer = PhaseTimer(log)
     with _interrupts_raise(), _scratch_dir() as scratch:
         prepared = prepare(options, scratch, log=log, progress=progress)
-        launcher = launcher_path(log)
+        launcher = prepared.launcher or launcher_path(log)
         cache_dir = options.cache_dir or default_cache_dir(str(image_ref))
         with VolumeCache(cache_dir, warn=lambda line: log(f"Warning: {line}")) as cache:
             with timer.phase("ANALYZING"):
@@ -230,6 +241,7 @@ def create(
                         prepared.workspace,
                         outcome,
                         run_image=prepared.run_image,
+                        run_image_mirrors=prepared.run_image_mirrors,
                         previous=previous,
                         image=options.image,
                         cache=writer,
@@ -289,11 +301,29 @@ def prepare(
     env = _platform_env(options, project)
     write_platform_env(workspace.platform, env)
 
-    index, order = place_buildpacks(
-        options.buildpacks, project, workspace, scratch / "packaged", log
+    project_builder = project.descriptor.builder if project.descriptor is not None else ""
+    builder_ref = choose_builder(
+        options.builder, project_builder, has_buildpacks=bool(options.buildpacks or project.group)
     )
-
-    build_image, run_image = _images(options, log, progress, detect_only)
+    mirrors: tuple[str, ...] = ()
+    builder = open_builder(builder_ref, log=log, progress=progress) if builder_ref else None
+    if builder is not None:
+        index, order = place_buildpacks(
+            options.buildpacks,
+            project,
+            workspace,
+            scratch / "packaged",
+            log,
+            builder=place_builder_buildpacks(builder, workspace),
+            builder_order=builder.order,
+        )
+        copy_build_config(builder, workspace)
+        build_image, run_image, mirrors = _builder_images(options, builder, log, detect_only)
+    else:
+        index, order = place_buildpacks(
+            options.buildpacks, project, workspace, scratch / "packaged", log
+        )
+        build_image, run_image = _images(options, log, progress, detect_only)
     build_config, rootfs = _build_image(build_image, options.sandbox)
     uid, gid = _cnb_user(build_config, build_image)
     target = run_image_target(run_image)
@@ -323,6 +353,8 @@ def prepare(
         target=target,
         runner=runner,
         base_env=base_env,
+        run_image_mirrors=mirrors,
+        launcher=builder.launcher if builder is not None and not options.build_image else None,
     )
 
 
@@ -347,27 +379,38 @@ def place_buildpacks(
     workspace: Workspace,
     staging: Path,
     log: Log,
+    *,
+    builder: Sequence[LocatedBuildpack] = (),
+    builder_order: tuple[OrderGroup, ...] = (),
 ) -> tuple[BuildpackIndex, tuple[OrderGroup, ...]]:
     """Put every buildpack at ``<buildpacks>/<escaped id>/<version>`` and make the order.
 
     With ``--buildpack``s, they form the one group (project.toml's group is then ignored, as
     pack does); buildpacks named by a given composite's order are its members, not group
-    entries. Otherwise project.toml's group is the order. Its ``pre``/``post`` buildpacks go
-    around the group either way.
+    entries. Otherwise project.toml's group is the order, else the builder's order. Its
+    ``pre``/``post`` buildpacks go around the group (each group of a builder's order) either
+    way. ``builder`` holds the buildpacks already placed from a builder: an id (``ID`` or
+    ``ID@VERSION``) that is not a path picks one of them.
     """
     requests = [BuildpackRequest(source) for source in given]
     if given and project.group:
         log(f"Warning: --buildpack given, so the group of {project.path} is ignored")
     main = requests or list(project.group)
-    if not main:
+    if not main and not builder_order:
         raise BuildError(
-            "no buildpacks to run: give --buildpack DIR|ID (repeatable) or a group in project.toml"
+            "no buildpacks to run: give --buildpack DIR|ID (repeatable), a group in "
+            "project.toml or a builder whose order is not empty"
         )
     by_id: dict[str, LocatedBuildpack] = {}
-    all_located: list[LocatedBuildpack] = []
+    all_located: list[LocatedBuildpack] = list(builder)
     placed: dict[BuildpackRequest, LocatedBuildpack] = {}
     for request in [*project.pre, *main, *project.post]:
         if request in placed:
+            continue
+        from_builder = _builder_buildpack(request, builder)
+        if from_builder is not None:
+            placed[request] = from_builder
+            by_id[str(from_builder.descriptor.buildpack.id)] = from_builder
             continue
         source = request.source
         if request.id and not request.source.startswith("/") and request.id in by_id:
@@ -381,10 +424,12 @@ def place_buildpacks(
     index = BuildpackIndex(all_located)
     members = {
         str(entry.id)
-        for located in all_located
+        for located in placed.values()
         for order_group in located.descriptor.order
         for entry in order_group.group
     }
+    if not main:
+        return index, _around(builder_order, project, placed)
     group: list[GroupEntry] = []
     for request in [*project.pre, *main, *project.post]:
         info = placed[request].descriptor.buildpack
@@ -394,6 +439,41 @@ def place_buildpacks(
         if entry not in group:
             group.append(entry)
     return index, (OrderGroup(tuple(group)),)
+
+
+def _builder_buildpack(
+    request: BuildpackRequest, builder: Sequence[LocatedBuildpack]
+) -> LocatedBuildpack | None:
+    """The builder's buildpack a request names by id (``ID`` or ``ID@VERSION``), if any."""
+    if not builder or Path(request.source).exists():
+        return None
+    source_id, _, source_version = request.source.partition("@")
+    wanted_id = request.id or source_id
+    wanted_version = request.version or source_version
+    for located in builder:
+        info = located.descriptor.buildpack
+        if str(info.id) == wanted_id and wanted_version in ("", str(info.version)):
+            return located
+    return None
+
+
+def _around(
+    order: tuple[OrderGroup, ...],
+    project: ProjectSettings,
+    placed: Mapping[BuildpackRequest, LocatedBuildpack],
+) -> tuple[OrderGroup, ...]:
+    """project.toml's ``pre``/``post`` buildpacks around every group of a builder's order."""
+
+    def entries(requests: Sequence[BuildpackRequest]) -> tuple[GroupEntry, ...]:
+        return tuple(
+            GroupEntry(
+                id=placed[r].descriptor.buildpack.id, version=placed[r].descriptor.buildpack.version
+            )
+            for r in requests
+        )
+
+    pre, post = entries(project.pre), entries(project.post)
+    return tuple(OrderGroup((*pre, *group.group, *post)) for group in order)
 
 
 def _place_one(source: str, workspace: Workspace, staging: Path) -> LocatedBuildpack:
@@ -484,6 +564,26 @@ def _images(
         need_build=not build_image, need_run=not run_image, log=log, progress=progress
     )
     return build_image or stack.build_image, run_image or stack.run_image
+
+
+def _builder_images(
+    options: BuildOptions, builder: BuilderInputs, log: Log, detect_only: bool
+) -> tuple[str, str, tuple[str, ...]]:
+    """The build image (the builder itself unless --build-image), and the run image: --run-image,
+    else the builder's run images resolved as platform.md says, with their mirrors."""
+    build_image = options.build_image or builder.reference
+    if options.run_image:
+        return build_image, options.run_image, ()
+    resolved = resolve_run_image(builder.run_images, options.image, log)
+    if resolved is not None:
+        return build_image, resolved[0], resolved[1]
+    if detect_only:
+        return build_image, build_image, ()
+    tried = ", ".join(c for image in builder.run_images for c in image.candidates) or "none"
+    raise BuildError(
+        f"none of the run images of builder {builder.reference} can be read ({tried})",
+        hint="give --run-image REF",
+    )
 
 
 def _build_image(ref: str, sandbox: bool) -> tuple[ImageConfig, Path | None]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnbsdk.errors import BuildError, CnbError
-from cnbsdk.lifecycle.build_env import detect_env, filtered_base_env
+from cnbsdk.lifecycle.build_env import cnb_inputs, detect_env, filtered_base_env
 from cnbsdk.lifecycle.order import ExpandedGroup, GroupElement
 from cnbsdk.lifecycle.plan import PlanUnresolved, ResolvedPlan, resolve_plan
 from cnbsdk.spec.build_plan import BuildPlan
@@ -403,13 +403,12 @@ class SandboxDetectRunner:
                 exec_env=self.exec_env,
             )
             platform_dir, inner_plan = inner(ws.platform), inner(plan_path)
-            env.update(
-                {
-                    "CNB_BUILDPACK_DIR": buildpack_dir,
-                    "CNB_PLATFORM_DIR": platform_dir,
-                    "CNB_BUILD_PLAN_PATH": inner_plan,
-                }
-            )
+            shown = {
+                "CNB_BUILDPACK_DIR": buildpack_dir,
+                "CNB_PLATFORM_DIR": platform_dir,
+                "CNB_BUILD_PLAN_PATH": inner_plan,
+            }
+            env.update(cnb_inputs(element.api, shown))
             result = self.runner.run(
                 [inner(executable), platform_dir, inner_plan],
                 cwd=self.runner.paths.app,

@@ -115,11 +115,6 @@ def load_project(
         return ProjectSettings()
     if not descriptor.schema_version_declared:
         log(f'Warning: {path} has no [_] schema-version; reading it as schema 0.1 (use "0.2")')
-    if descriptor.builder:
-        log(
-            f"Warning: {path} names builder {descriptor.builder!r}; cnbsdk build takes "
-            "--build-image/--run-image instead, so it is ignored"
-        )
     base = Path(path).parent if Path(path).is_file() else Path(app).parent
 
     def requests(entries: Iterable[ProjectBuildpack], key: str) -> tuple[BuildpackRequest, ...]:
@@ -237,6 +232,12 @@ def check_env_name(name: str, origin: str) -> None:
     """A name that can be a file under ``<platform>/env`` and an environment variable."""
     if not name or name in (".", "..") or "/" in name or "\0" in name or "=" in name:
         raise BuildError(f"invalid environment variable name {name!r}", field=origin)
+    if any(character.isspace() for character in name):
+        # 'NAME = value' or 'export NAME=value' would otherwise define a variable no shell
+        # can name; docker refuses them too.
+        raise BuildError(
+            f"invalid environment variable name {name!r}: it contains whitespace", field=origin
+        )
     if name.startswith("CNB_"):
         raise BuildError(
             f"{name}: the CNB_ prefix is reserved for the platform (platform.md)", field=origin

@@ -18,7 +18,7 @@ from pathlib import Path
 from string import Template
 
 from cnbsdk.errors import CnbError, SpecError
-from cnbsdk.spec.ids import BuildpackId, BuildpackVersion, supported_buildpack_api
+from cnbsdk.spec.ids import BuildpackId, BuildpackVersion, author_buildpack_api
 
 TEMPLATE_SUFFIX = ".tmpl"
 DEFAULT_API = "0.10"
@@ -62,7 +62,7 @@ def project_for(
     try:
         bp_id = BuildpackId(buildpack_id)
         bp_version = BuildpackVersion(version)
-        bp_api = str(supported_buildpack_api(api))
+        bp_api = str(author_buildpack_api(api))
     except CnbError as error:
         raise SpecError(error.message, field="--id/--version/--api") from None
     base = Path(os.path.abspath(directory)).name

@@ -90,17 +90,45 @@ class ApiVersion:
         return f"{self.major}.{self.minor}"
 
 
-SUPPORTED_BUILDPACK_APIS: tuple[ApiVersion, ...] = (
-    ApiVersion(0, 10),
-    ApiVersion(0, 11),
-    ApiVersion(0, 12),
-)
+def _minors(first: int, last: int) -> tuple[ApiVersion, ...]:
+    return tuple(ApiVersion(0, minor) for minor in range(first, last + 1))
+
+
+# Two sets of Buildpack API versions (digest §0.1):
+# - the lifecycle (detect, build, export, launcher) runs buildpacks of any version the
+#   reference lifecycle runs, so bash and Go buildpacks of the 0.7-0.9 era build here too;
+# - the author API (cnbsdk.buildpack, `cnbsdk new`, packaging a Python plugin) implements
+#   only the current contract: targets, array commands, CNB_* inputs.
+LIFECYCLE_BUILDPACK_APIS: tuple[ApiVersion, ...] = _minors(7, 12)
+AUTHOR_BUILDPACK_APIS: tuple[ApiVersion, ...] = _minors(10, 12)
+# What a buildpack.toml may declare for cnbsdk to run it (builder metadata lists these).
+SUPPORTED_BUILDPACK_APIS = LIFECYCLE_BUILDPACK_APIS
+
+
+def describe_apis(apis: tuple[ApiVersion, ...]) -> str:
+    """``0.7 to 0.12`` for a run of versions."""
+    return f"{apis[0]} to {apis[-1]}"
 
 
 def supported_buildpack_api(value: object) -> ApiVersion:
-    """Parse a Buildpack API version and refuse the ones cnbsdk does not implement."""
+    """Parse the ``api`` of a buildpack.toml and refuse a version the lifecycle cannot run."""
     api = ApiVersion.parse(value)
-    if api not in SUPPORTED_BUILDPACK_APIS:
-        supported = ", ".join(str(v) for v in SUPPORTED_BUILDPACK_APIS)
-        raise SpecError(f"unsupported Buildpack API {api}: cnbsdk supports {supported}")
+    if api not in LIFECYCLE_BUILDPACK_APIS:
+        raise SpecError(
+            f"unsupported Buildpack API {value!r}: cnbsdk runs buildpacks of API "
+            f"{describe_apis(LIFECYCLE_BUILDPACK_APIS)} "
+            f"(Python plugins: {describe_apis(AUTHOR_BUILDPACK_APIS)})"
+        )
+    return api
+
+
+def author_buildpack_api(value: object) -> ApiVersion:
+    """Parse a Buildpack API version and refuse one the author API does not implement."""
+    api = ApiVersion.parse(value)
+    if api not in AUTHOR_BUILDPACK_APIS:
+        raise SpecError(
+            f"unsupported Buildpack API {api} for a Python plugin: cnbsdk.buildpack implements "
+            f"{describe_apis(AUTHOR_BUILDPACK_APIS)} (bash or Go buildpacks of "
+            f"{describe_apis(LIFECYCLE_BUILDPACK_APIS)} build as they are)"
+        )
     return api

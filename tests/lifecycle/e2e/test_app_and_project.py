@@ -184,6 +184,18 @@ def test_env_options(tmp_path: Path) -> None:
     assert (tmp_path / "platform" / "env" / "B").read_bytes() == b"x\n"
 
 
+@pytest.mark.parametrize("line", ["TWO = 2", "export TWO=2", "TW\tO=2"])
+def test_env_file_names_with_whitespace_are_refused(tmp_path: Path, line: str) -> None:
+    """Not a variable named 'TWO ' or 'export TWO' that no shell can read."""
+    env_file = tmp_path / "build.env"
+    env_file.write_text(f"ONE=1\n{line}\n")
+    with pytest.raises(BuildError) as raised:
+        read_env_file(env_file, {})
+    message = str(raised.value)
+    assert message.startswith(f"{env_file}: line 2: invalid environment variable name")
+    assert "contains whitespace" in message and "\n" not in message
+
+
 def test_default_cache_dir_is_one_per_image(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

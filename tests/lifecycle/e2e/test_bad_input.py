@@ -7,12 +7,19 @@ image and the cache; each case rebuilds the same image with ``e2e/bad`` misbehav
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.lifecycle.e2e.conftest import build_args, cache_state, cnbsdk, read_app_image
+from tests.lifecycle.e2e.conftest import (
+    BUILDPACKS,
+    build_args,
+    cache_state,
+    cnbsdk,
+    read_app_image,
+)
 
 pytestmark = pytest.mark.usefixtures("e2e_home")
 
@@ -101,3 +108,27 @@ def test_the_failing_buildpack_output_is_shown(previous: Previous) -> None:
     result = cnbsdk(*args)
     assert "bad build: failing on purpose" in result.output
     assert "===> EXPORTING" not in result.output
+
+
+def test_a_buildpack_of_an_unsupported_api_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / "old-hello"
+    shutil.copytree(BUILDPACKS / "hello", old)
+    descriptor = old / "buildpack.toml"
+    descriptor.write_text(descriptor.read_text().replace('api = "0.10"', 'api = "0.8"'))
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "hello.txt").write_text("hi\n")
+    layout = tmp_path / "layout"
+    result = cnbsdk(
+        "build", str(app), "--image", f"oci:{layout}:app", "--cache-dir", str(tmp_path / "c"),
+        "--buildpack", str(old),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        f"error: {descriptor}: api: unsupported Buildpack API '0.8': cnbsdk supports 0.10, "
+        "0.11, 0.12"
+    ]
+    assert "===> ANALYZING" not in result.output
+    assert not layout.exists() and not (tmp_path / "c").exists()

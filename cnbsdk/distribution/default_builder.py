@@ -1,0 +1,241 @@
+"""The default builder: what ``cnbsdk build`` uses when it is given no builder and no
+buildpacks.
+
+``cnbsdk/builder:bookworm`` lives in the local store. It is made on first use from cnbsdk's
+shipped stack (the default build and run images) and every installed plugin buildpack, each
+in a group of its own (as pack's sample builders have one group per language: the first
+buildpack whose detect passes builds the app), in buildpack id order. Its label
+``dev.cnbsdk.builder.fingerprint`` records what it was made from: the stack lock's digest,
+each plugin's id, version and content hash, and the lifecycle; on every use the fingerprint
+is computed again and a different one remakes the builder.
+
+Which builder is the default can be set (``cnbsdk builder default REF``) in
+``$CNBSDK_HOME/config.toml`` as ``default-builder``. A build picks, first found:
+``--builder``, project.toml's ``[io.buildpacks] builder``, the configured default,
+``cnbsdk/builder:bookworm``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnbsdk.buildpack.plugin import BuildpackPlugin, installed_buildpacks
+from cnbsdk.distribution.builder import LifecycleBundle, assemble_builder
+from cnbsdk.errors import CnbError, PackageError
+from cnbsdk.oci.image import read_image
+from cnbsdk.oci.open import open_source
+from cnbsdk.oci.reference import parse_reference
+from cnbsdk.oci.store import cnbsdk_home
+from cnbsdk.spec.builder_toml import BuilderModule, BuilderToml
+from cnbsdk.spec.ids import BuildpackId
+from cnbsdk.spec.order import GroupEntry, OrderGroup
+from cnbsdk.spec.platform_files import RunImage
+from cnbsdk.spec.toml_file import read_toml, write_toml
+
+Log = Callable[[str], None]
+
+DEFAULT_BUILDER = "cnbsdk/builder:bookworm"
+FINGERPRINT_LABEL = "dev.cnbsdk.builder.fingerprint"
+CONFIG_KEY = "default-builder"
+_SKIPPED = ("__pycache__",)
+
+
+def config_path() -> Path:
+    """``$CNBSDK_HOME/config.toml``: cnbsdk's own settings."""
+    return cnbsdk_home() / "config.toml"
+
+
+def configured_default_builder() -> str | None:
+    """The default builder set with ``cnbsdk builder default REF``, if any."""
+    path = config_path()
+    if not path.is_file():
+        return None
+    value = read_toml(path).get(CONFIG_KEY)
+    if value is not None and not isinstance(value, str):
+        raise PackageError(
+            "must be a string (an image reference)", file=str(path), field=CONFIG_KEY
+        )
+    return value or None
+
+
+def set_default_builder(reference: str | None) -> Path:
+    """Set (or, with None, forget) the default builder; other settings are kept."""
+    if reference is not None:
+        parse_reference(reference)  # a bad reference fails here, not in the next build
+    path = config_path()
+    data = read_toml(path) if path.is_file() else {}
+    if reference is None:
+        data.pop(CONFIG_KEY, None)
+    else:
+        data[CONFIG_KEY] = reference
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_toml(path, data)
+    return path
+
+
+def default_builder_ref() -> str:
+    """The configured default, else ``cnbsdk/builder:bookworm``."""
+    return configured_default_builder() or DEFAULT_BUILDER
+
+
+# -- fingerprint -------------------------------------------------------------------------
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree_digest(root: Path) -> str:
+    """A digest of a file or a tree's relative paths and contents (``__pycache__`` left out),
+    so editing any file of a plugin changes it."""
+    digest = hashlib.sha256()
+    if root.is_file():
+        digest.update(_file_digest(root).encode())
+        return digest.hexdigest()
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED)
+        for name in sorted(files):
+            if name.endswith(".pyc"):
+                continue
+            path = Path(directory, name)
+            digest.update(str(path.relative_to(root)).encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(_file_digest(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class PluginState:
+    """What the fingerprint records of one plugin buildpack."""
+
+    id: str
+    version: str
+    content: str
+
+    @classmethod
+    def of(cls, plugin: BuildpackPlugin) -> PluginState:
+        info = plugin.descriptor.buildpack
+        content = hashlib.sha256(
+            (_file_digest(plugin.descriptor_path) + tree_digest(plugin.package_root)).encode()
+        ).hexdigest()
+        return cls(str(info.id), str(info.version), content)
+
+
+def default_builder_fingerprint(
+    *,
+    stack_lock: Path,
+    plugins: Sequence[PluginState],
+    lifecycle: LifecycleBundle,
+    build_image: str,
+    run_image: str,
+) -> str:
+    """``sha256:<hex>`` over everything the default builder is made from."""
+    data = {
+        "stack-lock": _file_digest(stack_lock) if stack_lock.is_file() else "",
+        "images": [build_image, run_image],
+        "buildpacks": sorted([p.id, p.version, p.content] for p in plugins),
+        "lifecycle": [
+            lifecycle.version,
+            sorted((name, _file_digest(Path(path))) for name, path in lifecycle.binaries.items()),
+        ],
+    }
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def recorded_fingerprint(reference: str) -> str | None:
+    """The fingerprint label of the builder at ``reference``; None when there is none."""
+    try:
+        source = open_source(reference)
+    except CnbError:
+        return None
+    try:
+        _manifest, config = read_image(source)
+    except CnbError:
+        return None
+    finally:
+        source.close()
+    return config.labels.get(FINGERPRINT_LABEL)
+
+
+# -- making it ---------------------------------------------------------------------------
+
+
+def default_builder_toml(
+    build_image: str, run_image: str, plugins: Sequence[PluginState]
+) -> BuilderToml:
+    """The builder.toml of the default builder (kept in memory, never written)."""
+    ordered = sorted(plugins, key=lambda p: p.id)
+    return BuilderToml(
+        description="cnbsdk's default builder: the Debian 12 stack and every installed "
+        "plugin buildpack, one group each",
+        buildpacks=tuple(BuilderModule(uri=f"cnbsdk:{p.id}") for p in ordered),
+        order=tuple(OrderGroup((GroupEntry(id=BuildpackId(p.id)),)) for p in ordered),
+        build_image_ref=build_image,
+        run_images_declared=(RunImage(run_image),),
+    )
+
+
+@dataclass(frozen=True)
+class DefaultBuilder:
+    reference: str
+    fingerprint: str
+    created: bool
+
+
+def ensure_default_builder(
+    *,
+    build_image: str,
+    run_image: str,
+    stack_lock: Path,
+    lifecycle: LifecycleBundle,
+    plugins: Sequence[PluginState] | None = None,
+    reference: str = DEFAULT_BUILDER,
+    log: Log = lambda line: None,
+) -> DefaultBuilder:
+    """The default builder at ``reference``, (re)made when its fingerprint is missing or
+    differs from the current one. ``plugins`` defaults to the installed plugin buildpacks."""
+    states = (
+        [PluginState.of(p) for p in installed_buildpacks()] if plugins is None else list(plugins)
+    )
+    fingerprint = default_builder_fingerprint(
+        stack_lock=stack_lock,
+        plugins=states,
+        lifecycle=lifecycle,
+        build_image=build_image,
+        run_image=run_image,
+    )
+    recorded = recorded_fingerprint(reference)
+    if recorded == fingerprint:
+        return DefaultBuilder(reference, fingerprint, created=False)
+    home = cnbsdk_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".default-builder.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        recorded = recorded_fingerprint(reference)
+        if recorded == fingerprint:
+            return DefaultBuilder(reference, fingerprint, created=False)
+        why = "first use" if recorded is None else "its stack, buildpacks or lifecycle changed"
+        names = ", ".join(f"{p.id}@{p.version}" for p in sorted(states, key=lambda p: p.id))
+        log(f"Creating the default builder {reference} ({why}; buildpacks: {names or 'none'})")
+        if not states:
+            log("Warning: no plugin buildpacks are installed: the default builder has none")
+        assemble_builder(
+            default_builder_toml(build_image, run_image, states),
+            reference,
+            base_dir=Path.cwd(),
+            file=f"the default builder {reference}",
+            lifecycle=lifecycle,
+            log=log,
+            extra_labels={FINGERPRINT_LABEL: fingerprint},
+        )
+    return DefaultBuilder(reference, fingerprint, created=True)
