@@ -4,7 +4,6 @@ image, in the lifecycle's phases and with the lines a pack user knows."""
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +114,6 @@ def build(
         sandbox=not no_sandbox,
         descriptor=descriptor,
     )
-    started = time.monotonic()
     try:
         result = create(options, log=click.echo, progress=_progress)
     except DetectionFailed as failed:
@@ -126,6 +124,6 @@ def build(
         click.echo(f"error: {interrupted}", err=True)
         raise SystemExit(interrupted.exit_code) from None
     click.echo(f"Image digest: {result.digest}")
-    click.echo(f"Timings ({time.monotonic() - started:.1f}s in all):")
+    click.echo(f"Timings ({result.total_seconds:.1f}s in all):")
     for timing in result.timings:
-        click.echo(f"  {timing.phase.lower():<10} {timing.seconds:6.2f}s")
+        click.echo(f"  {timing.phase.lower():<11} {timing.seconds:6.2f}s")

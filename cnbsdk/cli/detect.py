@@ -24,10 +24,12 @@ def common_build_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "--buildpack",
             "buildpacks",
             multiple=True,
-            metavar="DIR|ID",
+            metavar="DIR|ID|BUILDPACKAGE",
             help="A buildpack directory (buildpack.toml + bin/), a plugin buildpack's package "
-            "or project directory, or an installed plugin id. Repeatable: together they form "
-            "the group, in the order given. Default: project.toml's group.",
+            "or project directory, an installed plugin id, or a buildpackage: a .cnb file, "
+            "oci:PATH[:TAG], docker-archive:PATH, docker://HOST/REPO[:TAG] or HOST/REPO[:TAG] "
+            "(a registry), NAME:TAG (the local store). Repeatable: together they form the "
+            "group, in the order given. Default: project.toml's group.",
         ),
         click.option(
             "-B",

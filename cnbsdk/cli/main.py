@@ -57,6 +57,18 @@ def cli(ctx: click.Context, verbose: bool, insecure_registries: tuple[str, ...])
         format="%(message)s",
         stream=sys.stderr,
     )
+    _check_home()
+
+
+def _check_home() -> None:
+    """Refuse a home (the image store, caches' config) that is a file: every command that
+    touches it would otherwise fail with an errno naming some path below it."""
+    from cnbsdk.oci.store import cnbsdk_home
+
+    home = cnbsdk_home()
+    if (home.exists() or home.is_symlink()) and not home.is_dir():
+        name = "CNBSDK_HOME" if os.environ.get("CNBSDK_HOME") else "cnbsdk's home"
+        raise CnbError(f"{name} ({home}) is not a directory", hint="point it at a directory")
 
 
 # Commands are registered here, one import per module (keep the list sorted).

@@ -8,7 +8,7 @@ import click
 
 from cnbsdk.errors import CnbError
 from cnbsdk.spec.files import KINDS, kind_for_path
-from cnbsdk.spec.ids import ApiVersion
+from cnbsdk.spec.ids import ApiVersion, supported_buildpack_api
 from cnbsdk.spec.launch_toml import LaunchToml
 from cnbsdk.spec.toml_file import read_toml
 
@@ -35,7 +35,7 @@ def validate_file(path: Path, kind: str | None, api: ApiVersion) -> str:
     "--api",
     default="0.10",
     show_default=True,
-    help="Buildpack API to check launch.toml against.",
+    help="Buildpack API to check launch.toml against (one the lifecycle runs).",
 )
 @click.pass_context
 def validate(ctx: click.Context, files: tuple[Path, ...], kind: str | None, api: str) -> None:
@@ -45,7 +45,9 @@ def validate(ctx: click.Context, files: tuple[Path, ...], kind: str | None, api:
     exits 1 if any file is bad.
     """
     try:
-        api_version = ApiVersion.parse(api)
+        # Only an API the lifecycle runs: checking against one it does not know would
+        # bless a file no build here can use.
+        api_version = supported_buildpack_api(api)
     except CnbError as error:
         raise click.BadParameter(error.message, param_hint="--api") from None
     verbose = bool(ctx.find_root().obj and ctx.find_root().obj.get("verbose"))

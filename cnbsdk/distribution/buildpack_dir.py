@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +24,11 @@ from cnbsdk.distribution.buildpack_source import BuildpackSource, resolve_source
 from cnbsdk.distribution.staging import staged_dir
 from cnbsdk.distribution.vendor import (
     RUNTIME_PACKAGES,
+    check_imports,
     copy_tree,
     vendor_cnbsdk_runtime,
     vendor_package,
 )
-from cnbsdk.errors import PackageError
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 
 MIN_PYTHON = (3, 10)
@@ -97,7 +95,7 @@ def package_buildpack_dir(
         if resolved.is_plugin:
             vendored = _write_plugin_layout(resolved, stage, vendor)
             if verify:
-                _verify_imports(stage, resolved)
+                _verify_imports(stage, resolved, vendored)
         else:
             _write_plain_layout(resolved, stage)
             vendored = ()
@@ -166,23 +164,13 @@ def _make_readable(root: Path) -> None:
             path.chmod(mode | 0o444 | (0o111 if mode & 0o100 else 0))
 
 
-def _verify_imports(stage: Path, source: BuildpackSource) -> None:
-    """Import the runtime and the plugin with ``-I -S``: only the stdlib and ``lib/``."""
+def _verify_imports(stage: Path, source: BuildpackSource, vendored: Sequence[str]) -> None:
+    """Import the runtime, every vendored package and the plugin with ``-I -S``: only the
+    stdlib and ``lib/``, so a missing (transitive) dependency fails here, not in a build."""
     module = str(source.plugin_ref).partition(":")[0]
-    code = (
-        "import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]); "
-        f"import cnbsdk.buildpack.runtime, {module}"
+    packages = [name for name in vendored if name != "cnbsdk"]
+    check_imports(
+        stage / "lib",
+        ["cnbsdk.buildpack.runtime", *packages, module],
+        file=str(source.descriptor_path.parent),
     )
-    completed = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code, str(stage / "lib")],
-        capture_output=True,
-        text=True,
-        cwd=stage,
-    )
-    if completed.returncode != 0:
-        lines = completed.stderr.strip().splitlines() or ["(no output)"]
-        raise PackageError(
-            f"the packaged buildpack cannot import its code from lib/: {lines[-1]}",
-            file=str(source.descriptor_path.parent),
-            hint="add pure-Python dependencies with --vendor NAME",
-        )

@@ -26,6 +26,7 @@ from cnbsdk.distribution.buildpack_layer import (
     buildpack_layers_label_entry,
     buildpack_path,
 )
+from cnbsdk.distribution.staging import unwritable_output
 from cnbsdk.errors import CnbError, ImageError, PackageError
 from cnbsdk.oci.extract import extract_layer
 from cnbsdk.oci.image import ImageConfig, read_image, running_platform, write_image
@@ -243,8 +244,11 @@ def _cnb_entries(layout: Path) -> Iterator[tuple[str, Path]]:
 def _write_cnb(layout: Path, output: Path) -> None:
     """Tar the layout as pack does: names with a leading ``/``, 0755, root, mtime 1980."""
     output = Path(os.path.abspath(output))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
+    except OSError as error:
+        raise unwritable_output(output, error) from None
     try:
         with (
             os.fdopen(fd, "wb") as stream,
@@ -279,6 +283,15 @@ def is_cnb_file(ref: str) -> bool:
     return path.is_file()
 
 
+@dataclass(frozen=True)
+class ExtractedBuildpackage:
+    """A buildpackage read back: its entry buildpack (named by
+    ``io.buildpacks.buildpackage.metadata``) and every buildpack it holds, the entry included."""
+
+    entry: ExtractedBuildpack
+    buildpacks: tuple[ExtractedBuildpack, ...]
+
+
 def read_buildpackage(ref: str, into: Path | None = None) -> list[ExtractedBuildpack]:
     """Extract every buildpack of the buildpackage at ``ref`` (a ``.cnb`` file or an image
     in any transport) safely under ``into`` (default: a new temporary directory, which the
@@ -286,6 +299,11 @@ def read_buildpackage(ref: str, into: Path | None = None) -> list[ExtractedBuild
 
     A tar entry that would land outside ``into`` is refused with a one-line error.
     """
+    return list(extract_buildpackage(ref, into).buildpacks)
+
+
+def extract_buildpackage(ref: str, into: Path | None = None) -> ExtractedBuildpackage:
+    """As ``read_buildpackage``, also telling which buildpack is the entry one."""
     into = Path(into) if into is not None else Path(tempfile.mkdtemp(prefix="cnbsdk-bp-"))
     into.mkdir(parents=True, exist_ok=True)
     where = ref
@@ -311,10 +329,10 @@ def read_buildpackage(ref: str, into: Path | None = None) -> list[ExtractedBuild
         raise type(error)(error.message, file=where, field=error.field, hint=error.hint) from None
 
 
-def _extract_buildpacks(source: Any, into: Path) -> list[ExtractedBuildpack]:
+def _extract_buildpacks(source: Any, into: Path) -> ExtractedBuildpackage:
     manifest, config = read_image(source)
     layers_label = _label_json(config, BUILDPACK_LAYERS_LABEL)
-    _label_json(config, BUILDPACKAGE_METADATA_LABEL)
+    entry_id, entry_version = entry_buildpack(config)
     by_diff_id = dict(zip(config.diff_ids, manifest.as_oci().layers, strict=False))
     found: list[ExtractedBuildpack] = []
     done: set[str] = set()
@@ -354,7 +372,14 @@ def _extract_buildpacks(source: Any, into: Path) -> list[ExtractedBuildpack]:
                     field=BUILDPACK_LAYERS_LABEL,
                 )
             found.append(ExtractedBuildpack(descriptor, directory, diff_id))
-    return found
+    entry = next((bp for bp in found if bp.key == f"{entry_id}@{entry_version}"), None)
+    if entry is None:
+        raise ImageError(
+            f"the entry buildpack {entry_id}@{entry_version} is not among the buildpacks of "
+            f"{BUILDPACK_LAYERS_LABEL}",
+            field=BUILDPACKAGE_METADATA_LABEL,
+        )
+    return ExtractedBuildpackage(entry, tuple(found))
 
 
 def buildpack_path_text(bp_id: str, version: str) -> str:
@@ -384,7 +409,9 @@ __all__ = [
     "BUILDPACKAGE_METADATA_LABEL",
     "BUILDPACK_LAYERS_LABEL",
     "ExtractedBuildpack",
+    "ExtractedBuildpackage",
     "buildpack_path",
+    "extract_buildpackage",
     "read_buildpackage",
     "write_buildpackage",
 ]

@@ -31,8 +31,13 @@ def staged_dir(output: Path, *, force: bool = False) -> Iterator[Path]:
     """
     output = Path(os.path.abspath(output))
     check_output_dir(output, force=force)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(
+            tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
+        )
+    except OSError as error:
+        raise unwritable_output(output, error) from None
     try:
         yield stage
         stage.chmod(0o755)
@@ -40,6 +45,19 @@ def staged_dir(output: Path, *, force: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+def unwritable_output(output: Path, error: OSError) -> PackageError:
+    """The error for an output that cannot be created, naming the path the user gave (not
+    the temporary sibling the OSError names) and, when a parent is a file, that parent."""
+    for parent in output.parents:
+        if parent.is_symlink() or parent.exists():
+            if not parent.is_dir():
+                return PackageError(
+                    f"cannot create it: {parent} is not a directory", file=str(output)
+                )
+            break
+    return PackageError(f"cannot create it: {error.strerror or error}", file=str(output))
 
 
 def _replace_dir(stage: Path, output: Path) -> None:

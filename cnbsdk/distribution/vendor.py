@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from cnbsdk.errors import PackageError
@@ -111,3 +115,57 @@ def _copy_metadata(import_name: str, lib: Path) -> None:
                 if source.is_file():
                     (info / base).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(source, info / base)
+
+
+# Runs with ``python -I -S``: the standard library and ``lib/`` only, as in a build image.
+# Each module is imported on its own, so every vendored package reports what it lacks.
+_IMPORT_CHECK = """
+import importlib, json, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[1])
+failures = []
+for name in json.loads(sys.argv[2]):
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        failures.append([name, error.name or "", str(error)])
+    except Exception as error:
+        failures.append([name, "", f"{type(error).__name__}: {error}"])
+print(json.dumps(failures))
+"""
+
+
+def check_imports(lib: Path, modules: Sequence[str], *, file: str) -> None:
+    """Import every module in ``modules`` (the runtime, the vendored packages, the plugin)
+    in one isolated interpreter with only ``lib`` on its path; a module that cannot be
+    imported fails packaging with one line naming what is missing and the ``--vendor``
+    that adds it (``--vendor requests`` without ``urllib3``: ``--vendor urllib3``)."""
+    completed = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _IMPORT_CHECK, str(lib), json.dumps(list(modules))],
+        capture_output=True,
+        text=True,
+        cwd=lib,
+    )
+    try:
+        failures = json.loads(completed.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        lines = completed.stderr.strip().splitlines() or ["(no output)"]
+        raise PackageError(
+            f"the packaged buildpack cannot import its code from lib/: {lines[-1]}", file=file
+        ) from None
+    if not failures:
+        return
+    missing = sorted({top for _, name, _ in failures if (top := name.partition(".")[0])})
+    if missing:
+        module, _, message = next(failure for failure in failures if failure[1])
+        raise PackageError(
+            f"the packaged buildpack cannot import {module!r} from lib/: {message}",
+            file=file,
+            hint="add it with " + " ".join(f"--vendor {name}" for name in missing),
+        )
+    module, _, message = failures[0]
+    raise PackageError(
+        f"the packaged buildpack cannot import {module!r} from lib/: {message}",
+        file=file,
+        hint="add pure-Python dependencies with --vendor NAME",
+    )

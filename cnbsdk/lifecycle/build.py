@@ -60,7 +60,8 @@ from cnbsdk.lifecycle.sbom_files import (
 )
 from cnbsdk.lifecycle.workspace import Paths, Workspace
 from cnbsdk.spec.build_toml import BuildToml
-from cnbsdk.spec.launch_toml import Label, LaunchToml, Slice
+from cnbsdk.spec.ids import ApiVersion
+from cnbsdk.spec.launch_toml import ARRAY_COMMAND_API, Label, LaunchToml, Slice
 from cnbsdk.spec.layer_toml import LayerContentMetadata, LayerTypes
 from cnbsdk.spec.metadata_toml import MetadataBuildpack, MetadataProcess, MetadataToml
 from cnbsdk.spec.platform_files import PlatformPlan
@@ -70,6 +71,8 @@ from cnbsdk.spec.target import Target
 if TYPE_CHECKING:
     from cnbsdk.lifecycle.sandbox import Runner
 
+# buildpack.md 0.8: processes may set working-dir (the lifecycle ignores it before).
+WORKING_DIR_API = ApiVersion(0, 8)
 # platform.md §builder: a buildpack's build failed.
 EXIT_BUILDPACK_FAILED = 51
 PLANS_DIR = "cnbsdk-buildpack-plans"  # under the runner's temp dir
@@ -458,13 +461,24 @@ def merge_metadata(
     Processes are merged by type, a later buildpack replacing an earlier one. The default is
     the last ``default = true`` seen; redefining that type without ``default`` clears it
     (lifecycle ``processMap``), with a warning. Labels and slices keep group order.
+
+    Older Buildpack APIs: before 0.9 a process is direct only with ``direct = true`` (else
+    the launcher runs it through bash); before 0.8 ``working-dir`` is ignored, with a warning.
     """
     processes: dict[str, MetadataProcess] = {}
     default_type = ""
     labels: list[Label] = []
     slices: list[Slice] = []
     for output in outputs:
+        api = output.element.api
         for process in output.launch.processes:
+            working_dir = process.working_dir
+            if working_dir and api < WORKING_DIR_API:
+                warn(
+                    f"buildpack {output.element}: process {str(process.type)!r} sets "
+                    f"working-dir, which Buildpack API {api} does not have: ignored"
+                )
+                working_dir = ""
             if process.default:
                 default_type = str(process.type)
             elif process.type == default_type:
@@ -478,8 +492,8 @@ def merge_metadata(
                 command=process.command,
                 buildpack_id=output.element.id,
                 args=process.args,
-                direct=True,
-                working_dir=process.working_dir,
+                direct=process.direct if process.direct is not None else api >= ARRAY_COMMAND_API,
+                working_dir=working_dir,
                 exec_env=process.exec_env,
             )
         labels.extend(output.launch.labels)

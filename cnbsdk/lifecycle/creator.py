@@ -8,7 +8,8 @@ never leaves anything half-written: the cache is written to a staging area and s
 only after the image is committed, the image destination is committed last, and SIGINT or
 SIGTERM abort the build the same way an error does (cache staging dropped, destination not
 committed, workspace removed). A SIGKILL cannot be caught, but leaves the same state: the
-previous image and the committed cache are only ever replaced atomically.
+previous image and the committed cache are only ever replaced atomically; its workspace is
+removed by the next build (``scratch.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import re
 import shutil
 import signal
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,6 +32,7 @@ from cnbsdk.lifecycle.analyze import read_previous_image
 from cnbsdk.lifecycle.app_source import AppSource, path_filter, prepare_app
 from cnbsdk.lifecycle.build import build
 from cnbsdk.lifecycle.build_env import filtered_base_env
+from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
 from cnbsdk.lifecycle.cache import VolumeCache
 from cnbsdk.lifecycle.detect import DetectionFailed, DetectReport, SandboxDetectRunner, detect
 from cnbsdk.lifecycle.export import ExportReport, export, resolve_created
@@ -56,8 +57,9 @@ from cnbsdk.lifecycle.project import (
     write_platform_env,
 )
 from cnbsdk.lifecycle.restore import restore
-from cnbsdk.lifecycle.rootfs import remove_tree, unpacked_rootfs
+from cnbsdk.lifecycle.rootfs import unpacked_rootfs
 from cnbsdk.lifecycle.sandbox import BubblewrapRunner, HostRunner
+from cnbsdk.lifecycle.scratch import build_scratch_dir
 from cnbsdk.lifecycle.workspace import Workspace
 from cnbsdk.oci.image import ImageConfig, read_image
 from cnbsdk.oci.open import open_source
@@ -168,17 +170,19 @@ def create(
     options: BuildOptions, *, log: Log = print, progress: ProgressFactory = silent
 ) -> CreateResult:
     """Build ``options.app`` into ``options.image`` (see the module docstring)."""
+    timer = PhaseTimer(log)
     if not options.image:
         raise BuildError("give the image to build (--image REF)")
     image_ref = parse_reference(options.image)
     # Checked before anything runs: a typo must not cost a whole build.
     created = resolve_created(options.creation_time, options.environ)
-    timer = PhaseTimer(log)
-    with _interrupts_raise(), _scratch_dir() as scratch:
+    with _interrupts_raise(), build_scratch_dir() as scratch:
         prepared = prepare(options, scratch, log=log, progress=progress)
         launcher = prepared.launcher or launcher_path(log)
         cache_dir = options.cache_dir or default_cache_dir(str(image_ref))
         with VolumeCache(cache_dir, warn=lambda line: log(f"Warning: {line}")) as cache:
+            # the app copy, buildpacks placed, stack/builder/launcher checks, rootfs unpack
+            timer.lap("PREPARING")
             with timer.phase("ANALYZING"):
                 previous_ref = options.previous_image or str(image_ref)
                 previous = read_previous_image(
@@ -262,6 +266,7 @@ def create(
                     writer.abort()  # a no-op once committed
         if options.sbom_output_dir is not None:
             _copy_sboms(prepared.workspace.layers / "sbom", options.sbom_output_dir, log)
+    timer.lap("CLEANING UP")  # the workspace removed (a copy of the app and every layer)
     log(f"Successfully built image '{options.image}'")
     return CreateResult(
         image=options.image,
@@ -276,7 +281,7 @@ def detect_only(
     options: BuildOptions, *, log: Log = print, progress: ProgressFactory = silent
 ) -> DetectReport:
     """Lay out the workspace and run only the detect phase; the report says everything."""
-    with _interrupts_raise(), _scratch_dir() as scratch:
+    with _interrupts_raise(), build_scratch_dir() as scratch:
         prepared = prepare(options, scratch, log=log, progress=progress, detect_only=True)
         return run_detect(prepared)
 
@@ -416,11 +421,13 @@ def place_buildpacks(
         if request.id and not request.source.startswith("/") and request.id in by_id:
             placed[request] = by_id[request.id]
             continue
-        located = _place_one(source, workspace, staging / str(len(placed)))
+        located, *members_placed = _place_one(source, workspace, staging / str(len(placed)))
         _check_expected(request, located)
         placed[request] = located
         by_id[str(located.descriptor.buildpack.id)] = located
-        all_located.append(located)
+        known = {bp.directory for bp in all_located}
+        # a buildpackage may hold buildpacks already placed (with the same files)
+        all_located.extend(bp for bp in (located, *members_placed) if bp.directory not in known)
     index = BuildpackIndex(all_located)
     members = {
         str(entry.id)
@@ -476,24 +483,89 @@ def _around(
     return tuple(OrderGroup((*pre, *group.group, *post)) for group in order)
 
 
-def _place_one(source: str, workspace: Workspace, staging: Path) -> LocatedBuildpack:
+def _place_one(source: str, workspace: Workspace, staging: Path) -> list[LocatedBuildpack]:
+    """Place what ``source`` names; the buildpack it names comes first, then (for a
+    buildpackage) the other buildpacks it holds (a composite's members)."""
+    reference = buildpackage_reference(source)
+    if reference is not None:
+        return _place_buildpackage(reference, workspace, staging)
     path = Path(source)
     if _is_plain_buildpack(path):
         descriptor = BuildpackDescriptor.read(path / "buildpack.toml")
         target = _buildpack_home(workspace, descriptor)
-        _copy_buildpack(path, target)
+        if not _already_placed(target, path, descriptor, source):
+            shutil.copytree(path, target, symlinks=True)
+            _make_readable(target)
     else:
         from cnbsdk.distribution.buildpack_dir import package_buildpack_dir
 
         packaged = package_buildpack_dir(source, staging)
         descriptor = packaged.descriptor
         target = _buildpack_home(workspace, descriptor)
-        if target.exists():
-            _duplicate(descriptor, source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(packaged.path, target)
-    _make_readable(target)
-    return LocatedBuildpack(BuildpackDescriptor.read(target / "buildpack.toml"), target)
+        if not _already_placed(target, packaged.path, descriptor, source):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(packaged.path, target)
+            _make_readable(target)
+    return [LocatedBuildpack(BuildpackDescriptor.read(target / "buildpack.toml"), target)]
+
+
+def _place_buildpackage(
+    reference: str, workspace: Workspace, staging: Path
+) -> list[LocatedBuildpack]:
+    """Every buildpack of a buildpackage (``.cnb`` or image) at its home, the entry one
+    first. One already there (from a builder or another buildpackage) is kept when its
+    files are the same, and refused when they differ."""
+    from cnbsdk.distribution.buildpackage import extract_buildpackage
+
+    extracted = extract_buildpackage(reference, into=staging)
+    ordered = [extracted.entry, *(bp for bp in extracted.buildpacks if bp is not extracted.entry)]
+    located = []
+    for buildpack in ordered:
+        target = _buildpack_home(workspace, buildpack.descriptor)
+        if not _already_placed(target, buildpack.directory, buildpack.descriptor, reference):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(buildpack.directory, target)
+            _make_readable(target)
+        located.append(
+            LocatedBuildpack(BuildpackDescriptor.read(target / "buildpack.toml"), target)
+        )
+    return located
+
+
+def _already_placed(
+    target: Path, candidate: Path, descriptor: BuildpackDescriptor, source: str
+) -> bool:
+    """Whether the buildpack's home is taken by the same files (a builder's buildpack, or one
+    a buildpackage also holds): then that copy serves. Different files are refused."""
+    if not target.exists():
+        return False
+    if _tree_digest(target) == _tree_digest(candidate):
+        return True
+    info = descriptor.buildpack
+    raise BuildError(
+        f"buildpack {info.id}@{info.version} is given twice with different content "
+        f"(again by {source})"
+    )
+
+
+def _tree_digest(root: Path) -> str:
+    """A digest of a directory's names, file contents, executable bits and symlinks."""
+    digest = hashlib.sha256()
+    for directory, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted([*dirs, *files]):
+            path = Path(directory, name)
+            info = path.lstat()
+            digest.update(os.path.relpath(path, root).encode() + b"\0")
+            if stat.S_ISLNK(info.st_mode):
+                digest.update(b"L" + os.readlink(path).encode())
+            elif stat.S_ISREG(info.st_mode):
+                digest.update(b"X" if info.st_mode & 0o111 else b"F")
+                with open(path, "rb") as stream:
+                    while chunk := stream.read(1 << 20):
+                        digest.update(chunk)
+            digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _is_plain_buildpack(path: Path) -> bool:
@@ -507,17 +579,6 @@ def _is_plain_buildpack(path: Path) -> bool:
 def _buildpack_home(workspace: Workspace, descriptor: BuildpackDescriptor) -> Path:
     info = descriptor.buildpack
     return workspace.buildpacks / BuildpackId(str(info.id)).escaped / str(info.version)
-
-
-def _copy_buildpack(source: Path, target: Path) -> None:
-    if target.exists():
-        _duplicate(BuildpackDescriptor.read(source / "buildpack.toml"), str(source))
-    shutil.copytree(source, target, symlinks=True)
-
-
-def _duplicate(descriptor: BuildpackDescriptor, source: str) -> None:
-    info = descriptor.buildpack
-    raise BuildError(f"buildpack {info.id}@{info.version} is given twice (again by {source})")
 
 
 def _check_expected(request: BuildpackRequest, located: LocatedBuildpack) -> None:
@@ -669,11 +730,15 @@ def _copy_sboms(source: Path, destination: Path, log: Log) -> None:
 
 
 class PhaseTimer:
-    """Prints ``===> PHASE`` headers and keeps how long each phase took."""
+    """Prints ``===> PHASE`` headers and keeps how long each phase took. Together with the
+    ``lap``s (work before, between and after the phases, which has no header in pack's
+    log), the timings cover everything since the timer was made, so they add up to the
+    build's total."""
 
     def __init__(self, log: Log) -> None:
         self.log = log
         self._timings: list[PhaseTiming] = []
+        self._mark = time.monotonic()
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -682,7 +747,14 @@ class PhaseTimer:
         try:
             yield
         finally:
-            self._timings.append(PhaseTiming(name, time.monotonic() - started))
+            self._mark = time.monotonic()
+            self._timings.append(PhaseTiming(name, self._mark - started))
+
+    def lap(self, name: str) -> None:
+        """Record the time since the last phase ended (or the timer was made) as ``name``."""
+        now = time.monotonic()
+        self._timings.append(PhaseTiming(name, now - self._mark))
+        self._mark = now
 
     def timings(self) -> tuple[PhaseTiming, ...]:
         return tuple(self._timings)
@@ -712,16 +784,6 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise BuildInterrupted(signum)
-
-
-@contextmanager
-def _scratch_dir() -> Iterator[Path]:
-    """A private temporary directory, removed afterwards whatever buildpacks left in it."""
-    path = Path(tempfile.mkdtemp(prefix="cnbsdk-build-"))
-    try:
-        yield path
-    finally:
-        remove_tree(path)
 
 
 __all__ = [

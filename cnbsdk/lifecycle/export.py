@@ -7,10 +7,14 @@ and the process-types layer. Then the labels (§4.6), Entrypoint/Cmd/WorkingDir/
 ``created`` time that depends only on the inputs, ``report.toml``, and the ``cache=true``
 layers handed to the cache writer.
 
-Every layer is an uncompressed reproducible tar (``layer_tar``), so its digest is its
-diffID and the same inputs give the same image digest. A layer is never tarred twice: an
-unchanged buildpack layer is recognised by its fingerprint (``layer_fingerprint``) and
-reused from the previous image (or the cache) without reading it, and a tar written for a
+Every layer is a reproducible tar (``layer_tar``), so the same inputs give the same image
+digest. For a registry, layers are gzipped (``compress``): in the pass that tars them when
+the previous image has no layer they could equal, else — and for tars the cache also needs —
+only once their diffID shows they are new, from the tar just written. Elsewhere (the local
+store, an OCI layout) layers stay plain tars whose digest is their diffID. A layer is never
+tarred twice: an unchanged buildpack layer is recognised by its fingerprint
+(``layer_fingerprint``) and reused from the previous image (or the cache) without reading
+it — the previous image's blob as it is, compressed or not — and a tar written for a
 ``launch`` and ``cache`` layer goes to both places.
 """
 
@@ -39,6 +43,7 @@ from cnbsdk.lifecycle.layer_fingerprint import (
 from cnbsdk.lifecycle.report import ImageReport, ReportToml
 from cnbsdk.lifecycle.workspace import PLATFORM_API, SANDBOX_PATHS, Workspace
 from cnbsdk.oci import media_types as mt
+from cnbsdk.oci.compress import compress_layer
 from cnbsdk.oci.copy import transfer_blob
 from cnbsdk.oci.digest import Descriptor
 from cnbsdk.oci.image import (
@@ -119,6 +124,7 @@ class ExportReport:
     manifest_size: int = 0
     cache_metadata: CacheMetadata | None = None
     lifecycle_metadata: LifecycleMetadata = field(default_factory=LifecycleMetadata)
+    layers_compressed: int = 0  # new layers gzipped for the image (a registry's)
 
 
 def export(
@@ -137,6 +143,7 @@ def export(
     project_metadata: ProjectMetadata | None = None,
     run_image_mirrors: Sequence[str] = (),
     launcher_version: str | None = None,
+    compress_layers: bool | None = None,
     log: Log = print,
     progress: ProgressFactory = silent,
 ) -> ExportReport:
@@ -144,9 +151,10 @@ def export(
 
     ``previous`` is the ``analyze.PreviousImage`` to reuse layers from (None on a first
     build). ``cache`` receives every ``cache=true`` layer; it is not committed here: commit
-    it with the returned ``cache_metadata`` once the image is written. Raises BuildError
-    (naming the buildpack and file) for a layer that cannot be exported; nothing is
-    written to ``image`` then.
+    it with the returned ``cache_metadata`` once the image is written. New layers are
+    gzipped when ``compress_layers`` says so; None means: when ``image`` is in a registry.
+    Raises BuildError (naming the buildpack and file) for a layer that cannot be exported;
+    nothing is written to ``image`` then.
     """
     exporter = _Exporter(
         workspace=workspace,
@@ -156,6 +164,9 @@ def export(
         uid=uid,
         gid=gid,
         log=log,
+        compress=(
+            as_reference(image).transport == DOCKER if compress_layers is None else compress_layers
+        ),
     )
     try:
         return exporter.run(
@@ -351,8 +362,11 @@ class _Exporter:
         uid: int,
         gid: int,
         log: Log,
+        compress: bool = False,
     ) -> None:
         self.workspace = workspace
+        self.compress = compress
+        self.layers_compressed = 0
         self.metadata = metadata
         self.previous = previous
         self.previous_metadata = previous.metadata if previous is not None else None
@@ -428,6 +442,8 @@ class _Exporter:
                 launcher_version=launcher_version,
             )
             self.log(process_message)
+            if self.layers_compressed:
+                self.log(f"Compressed {self.layers_compressed} new layer(s) with gzip")
             self.log(f"Saving {image}...")
             digest, manifest_size = self._write(
                 image, config, run_source, resolved.manifest, progress
@@ -456,6 +472,7 @@ class _Exporter:
                 else None
             ),
             lifecycle_metadata=lifecycle,
+            layers_compressed=self.layers_compressed,
         )
 
     # -- the previous image ------------------------------------------------------------------
@@ -503,9 +520,26 @@ class _Exporter:
             and self._reuse(name, layer.diff_id, created_by)
         ):
             return
-        self.image_layers.append(_ImageLayer(layer, created_by))
+        self.image_layers.append(_ImageLayer(self._for_image(layer), created_by))
         self.added.append(name)
         self.log(f"Adding layer '{name}'")
+
+    # -- compression -------------------------------------------------------------------------
+    def _gzip_while_tarring(self, previous_sha: str | None) -> bool:
+        """Gzip in the tar pass itself: for a registry, when the previous image has no layer
+        this one could equal (else it is tarred plain first, so an unchanged layer is
+        never compressed, and gzipped from that tar only if it turns out new)."""
+        return self.compress and not (
+            previous_sha and self._previous_descriptor(previous_sha) is not None
+        )
+
+    def _for_image(self, layer: Layer) -> Layer:
+        """The blob a new layer goes into the image as: gzipped for a registry (from the
+        tar already written, which stays as it is for the cache), else the plain tar."""
+        if not self.compress:
+            return layer
+        self.layers_compressed += 1
+        return compress_layer(layer, self.tmp)  # as it is when gzipped while tarring
 
     # -- buildpack layers --------------------------------------------------------------------
     def _parents(self, *dirs: tuple[Path, str]) -> list[ParentDir]:
@@ -608,13 +642,17 @@ class _Exporter:
             layer = Layer(staged, known, staged.stat().st_size, known, mt.OCI_LAYER)
             self._add_or_reuse(name, layer, previous_sha, created_by)
             return known, layer
-        layer = self._tar_dir(layer_dir, prefix, parents)
+        # the cache keeps plain tars: a cache layer is gzipped (if at all) from its tar
+        gzip_now = not cache and self._gzip_while_tarring(None if known else previous_sha)
+        layer = self._tar_dir(layer_dir, prefix, parents, compress=gzip_now)
         self._add_or_reuse(name, layer, previous_sha, created_by)
         return layer.diff_id, layer
 
-    def _tar_dir(self, layer_dir: Path, prefix: str, parents: list[ParentDir]) -> Layer:
-        """Tar a layer dir uncompressed and remember its fingerprint (unless it changed
-        while being read)."""
+    def _tar_dir(
+        self, layer_dir: Path, prefix: str, parents: list[ParentDir], *, compress: bool = False
+    ) -> Layer:
+        """Tar a layer dir (plain unless ``compress``) and remember its fingerprint (unless
+        it changed while being read)."""
         before = fingerprint(layer_dir, prefix=prefix, uid=self.uid, gid=self.gid, parents=parents)
         layer = write_layer_from_dir(
             layer_dir,
@@ -623,7 +661,7 @@ class _Exporter:
             uid=self.uid,
             gid=self.gid,
             parents=parents,
-            compress=False,
+            compress=compress,
         )
         if before is not None:
             self.fingerprints.remember(
@@ -738,10 +776,12 @@ class _Exporter:
             self.workspace.app, slices, app_prefix=self.paths.app, uid=self.uid, gid=self.gid
         )
         previous_app = set(self.previous_metadata.app) if self.previous_metadata else set()
+        # with no previous app layer to equal, each is gzipped (for a registry) as it is tarred
+        gzip_now = self.compress and not any(self._previous_descriptor(d) for d in previous_app)
         shas: list[str] = []
         reused = 0
         for index, entries in enumerate(groups):
-            layer = write_layer_from_entries(entries, self.tmp, compress=False, sort=False)
+            layer = write_layer_from_entries(entries, self.tmp, compress=gzip_now, sort=False)
             created_by = "Application Layer" if not slices else f"Application Slice: {index + 1}"
             if layer.diff_id in previous_app and self._previous_descriptor(layer.diff_id):
                 descriptor = self._previous_descriptor(layer.diff_id)
@@ -757,7 +797,7 @@ class _Exporter:
                 )
                 reused += 1
             else:
-                self.image_layers.append(_ImageLayer(layer, created_by))
+                self.image_layers.append(_ImageLayer(self._for_image(layer), created_by))
             shas.append(layer.diff_id)
         total = len(groups)
         if reused:
@@ -774,8 +814,10 @@ class _Exporter:
             TarEntry.dir("/cnb/lifecycle", mode=0o755),
             TarEntry.file(LAUNCHER_PATH, source=launcher, mode=0o755),
         ]
-        layer = write_layer_from_entries(entries, self.tmp, compress=False)
         previous = self.previous_metadata.launcher if self.previous_metadata else None
+        layer = write_layer_from_entries(
+            entries, self.tmp, compress=self._gzip_while_tarring(previous)
+        )
         self._add_or_reuse(
             f"{LIFECYCLE_LAYER}:launcher", layer, previous, "Buildpacks Application Launcher"
         )
@@ -788,6 +830,7 @@ class _Exporter:
                 "the build left no metadata.toml", file=str(config_dir / "metadata.toml")
             )
         parents = self._parents((self.layers_dir, self.paths.layers))
+        previous = self.previous_metadata.config if self.previous_metadata else None
         layer = write_layer_from_dir(
             config_dir,
             self.tmp,
@@ -795,9 +838,8 @@ class _Exporter:
             uid=self.uid,
             gid=self.gid,
             parents=parents,
-            compress=False,
+            compress=self._gzip_while_tarring(previous),
         )
-        previous = self.previous_metadata.config if self.previous_metadata else None
         self._add_or_reuse(
             f"{LIFECYCLE_LAYER}:config", layer, previous, "Buildpacks Launcher Config"
         )
@@ -814,8 +856,10 @@ class _Exporter:
             entries.append(
                 TarEntry(f"{PROCESS_DIR}/{process_type}", SYMLINK, 0o755, linkname=LAUNCHER_PATH)
             )
-        layer = write_layer_from_entries(entries, self.tmp, compress=False)
         previous = self.previous_metadata.process_types if self.previous_metadata else None
+        layer = write_layer_from_entries(
+            entries, self.tmp, compress=self._gzip_while_tarring(previous)
+        )
         self._add_or_reuse(
             f"{LIFECYCLE_LAYER}:process-types", layer, previous, "Buildpacks Process Types"
         )

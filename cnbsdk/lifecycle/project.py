@@ -5,9 +5,10 @@ digest §5.4; schema 0.2, 0.3 and the legacy 0.1 of the buildpacks/samples apps)
 * ``[[io.buildpacks.build.env]]``: build-time env, written as ``<platform>/env/<NAME>`` files
   (``--env`` given on the command line wins, as with pack);
 * ``[[io.buildpacks.group]]`` (with ``pre`` and ``post``): the buildpacks to run, replacing the
-  order when no ``--buildpack`` is given. An entry is found by ``uri`` (a local directory,
-  relative to the project), by ``id`` (a ``--buildpack`` given with that id, else an installed
-  plugin buildpack), or written from an inline ``script``;
+  order when no ``--buildpack`` is given. An entry is found by ``uri`` (a local directory or
+  ``.cnb`` file, relative to the project, or a buildpackage image), by ``id`` (a
+  ``--buildpack`` given with that id, else an installed plugin buildpack), or written from an
+  inline ``script``;
 * the project's version and source URL, for the ``io.buildpacks.project.metadata`` label.
 
 The file is read from APP (a directory, or the root of a ``.jar``/``.zip``) before anything is
@@ -26,6 +27,7 @@ from urllib.parse import unquote, urlparse
 
 from cnbsdk.errors import BuildError, CnbError
 from cnbsdk.lifecycle.app_source import is_archive
+from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
 from cnbsdk.spec.ids import BuildpackId
 from cnbsdk.spec.project_toml import ProjectBuildpack, ProjectDescriptor
 
@@ -144,22 +146,33 @@ def _request(
         directory = write_inline_buildpack(entry, inline_dir)
         return BuildpackRequest(str(directory), entry_id, INLINE_VERSION, origin)
     if entry.uri:
-        return BuildpackRequest(str(_local_uri(entry.uri, base, origin)), entry_id, "", origin)
+        return BuildpackRequest(_uri_source(entry.uri, base, origin), entry_id, "", origin)
     return BuildpackRequest(entry_id, entry_id, entry.version, origin)
 
 
-def _local_uri(uri: str, base: Path, origin: str) -> Path:
-    """A ``uri`` naming a local directory: a relative or absolute path, or ``file://``."""
+def _uri_source(uri: str, base: Path, origin: str) -> str:
+    """A ``uri``: a local directory or ``.cnb`` file (relative to the project, or
+    ``file://``), or a buildpackage image (``docker://``, ``oci:``, ``docker-archive:``,
+    ``HOST/REPO[:TAG]``); see ``buildpackage_ref`` for the precedence."""
     parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        raw = unquote(parsed.path) if parsed.scheme == "file" else uri
-        path = Path(raw) if Path(raw).is_absolute() else base / raw
-        if path.is_dir():
-            return path.resolve()
-        raise BuildError(f"buildpack uri {uri!r} is not a directory ({path})", field=origin)
+    if parsed.scheme in ("http", "https", "urn"):
+        raise BuildError(
+            f"buildpack uri {uri!r}: only local directories, .cnb files and buildpackage "
+            "images are supported (download it, or push it to a registry, first)",
+            field=origin,
+        )
+    raw = unquote(parsed.path) if parsed.scheme == "file" else uri
+    try:
+        reference = buildpackage_reference(raw, base=base)
+    except BuildError as error:
+        raise BuildError(f"buildpack uri {uri!r}: {error}", field=origin) from None
+    if reference is not None:
+        return reference
+    path = Path(raw) if Path(raw).is_absolute() else base / raw
+    if path.is_dir():
+        return str(path.resolve())
     raise BuildError(
-        f"buildpack uri {uri!r}: only local directories are supported "
-        "(package others with `cnbsdk package buildpack` first)",
+        f"buildpack uri {uri!r} is not a directory, a .cnb file or an image reference ({path})",
         field=origin,
     )
 

@@ -18,7 +18,11 @@ build only / none             no                                        no
 files come from the cache's SBOM layer for the layers restored from the cache;
 ``launch.sbom.*``/``build.sbom.*`` never come back. A cached tar that is missing, corrupted
 or disagrees with the image is skipped with a line saying why, and its metadata removed, so
-the buildpack simply builds the layer again.
+the buildpack simply builds the layer again. Skips that are the table at work (``launch=false``,
+``cache=false``, a stale sha) are plain lines, as the lifecycle logs them; skips that point at a
+damaged cache or label carry pack's ``Warning: `` prefix. The "Restoring metadata" line of a
+layer with cached contents is printed only once those contents are in place, so the log never
+claims a layer the buildpack will not find.
 """
 
 from __future__ import annotations
@@ -113,8 +117,13 @@ class _Restorer:
 
     # -- helpers ------------------------------------------------------------------------
     def skip(self, identifier: str, reason: str, line: str) -> None:
+        """A layer left out as the restoration table says (a normal line)."""
         self.skipped.append(SkippedLayer(identifier, reason))
         self.log(line)
+
+    def warn(self, line: str) -> None:
+        """Something wrong with the cache or the label (pack's warning prefix)."""
+        self.log(f"Warning: {line}")
 
     def own(self, path: Path) -> None:
         if self.chown:
@@ -143,11 +152,8 @@ class _Restorer:
             try:
                 LayerName(name)
             except CnbError:
-                self.skip(
-                    identifier,
-                    "invalid layer name",
-                    f'Not restoring "{identifier}": {name!r} is not a valid layer name',
-                )
+                self.skipped.append(SkippedLayer(identifier, "invalid layer name"))
+                self.warn(f'Not restoring "{identifier}": {name!r} is not a valid layer name')
                 continue
             plan = self.plan_layer(
                 identifier, image_layers.get(name), cache_layers.get(name), self.cache is not None
@@ -203,11 +209,8 @@ class _Restorer:
         # cache=true and not launch, or launch+cache missing from the app image (the
         # Platform 0.14 rule: its metadata then comes from the cache).
         if not cached.sha:
-            self.skip(
-                identifier,
-                "no contents",
-                f'Not restoring "{identifier}" from cache: no layer contents were cached',
-            )
+            self.skipped.append(SkippedLayer(identifier, "no contents"))
+            self.warn(f'Not restoring "{identifier}" from cache: no layer contents were cached')
             return None
         return CACHE, cached, cached.sha
 
@@ -219,6 +222,11 @@ class _Restorer:
         write_toml(toml, content.to_dict(include_types=False))
         self.own(toml)
         self.metadata[plan.identifier] = plan.source
+        if plan.cache_sha is None:
+            self.log_metadata(plan)
+        # else: logged by restore_data once the contents are really restored
+
+    def log_metadata(self, plan: _Plan) -> None:
         self.log(f'Restoring metadata for "{plan.identifier}" from {plan.source}')
 
     def remove_metadata(self, plan: _Plan) -> None:
@@ -241,7 +249,7 @@ class _Restorer:
     # -- contents (pass 2) ----------------------------------------------------------------
     def restore_data(self, plan: _Plan) -> None:
         assert self.cache is not None and plan.cache_sha is not None
-        tar = self.cache.layer_tar(plan.cache_sha, name=plan.identifier, warn=self.log)
+        tar = self.cache.layer_tar(plan.cache_sha, name=plan.identifier, warn=self.warn)
         if tar is None:
             self.remove_metadata(plan)
             self.skipped.append(SkippedLayer(plan.identifier, "corrupted or missing in cache"))
@@ -258,13 +266,11 @@ class _Restorer:
         except (ImageError, OSError) as error:
             self.remove_metadata(plan)
             reason = str(error) if isinstance(error, ImageError) else error.strerror
-            self.skip(
-                plan.identifier,
-                "unreadable in cache",
-                f"Skipping cache layer {plan.identifier}: {reason}",
-            )
+            self.skipped.append(SkippedLayer(plan.identifier, "unreadable in cache"))
+            self.warn(f"Skipping cache layer {plan.identifier}: {reason}")
             return
         self.data.append(plan.identifier)
+        self.log_metadata(plan)
         self.log(f'Restoring data for "{plan.identifier}" from cache')
 
     def remember(self, plan: _Plan, target: Path, tar: Path) -> None:
@@ -297,7 +303,7 @@ class _Restorer:
         restored = [p for p in plans if p.cache_sha and p.identifier in self.data]
         if not restored:
             return
-        tar = self.cache.layer_tar(sbom_sha, name="SBOM layer", warn=self.log)
+        tar = self.cache.layer_tar(sbom_sha, name="SBOM layer", warn=self.warn)
         if tar is None:
             return
         try:
@@ -308,7 +314,7 @@ class _Restorer:
                 for plan in restored:
                     self.copy_sboms(sbom_root / plan.escaped / plan.name, plan)
         except ImageError as error:
-            self.log(f"Skipping the cached SBOM layer: {error}")
+            self.warn(f"Skipping the cached SBOM layer: {error}")
 
     def copy_sboms(self, directory: Path, plan: _Plan) -> None:
         if not directory.is_dir():

@@ -104,6 +104,19 @@ def render(project: BuildpackProject) -> dict[Path, str]:
     return rendered
 
 
+def _unwritable(directory: Path, error: OSError) -> CnbError:
+    """Name the directory the user gave (not the temporary sibling) and, when a parent is
+    a file, that parent."""
+    for parent in directory.parents:
+        if parent.is_symlink() or parent.exists():
+            if not parent.is_dir():
+                return CnbError(
+                    f"cannot create it: {parent} is not a directory", file=str(directory)
+                )
+            break
+    return CnbError(f"cannot create it: {error.strerror or error}", file=str(directory))
+
+
 def new_buildpack_project(
     directory: str | os.PathLike[str], project: BuildpackProject
 ) -> list[Path]:
@@ -116,8 +129,11 @@ def new_buildpack_project(
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise CnbError("already exists and is not an empty directory", file=str(directory))
     files = render(project)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    except OSError as error:
+        raise _unwritable(directory, error) from None
     try:
         for relative, text in files.items():
             (stage / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,10 @@ class Process:
                 "command",
                 f"must be an array of strings since Buildpack API 0.9, e.g. [{command!r}]"[:160],
             )
+        elif command is not None and not array_command:
+            raise f.error(
+                "command", f"must be a string before Buildpack API 0.9, got {command!r}"[:160]
+            )
         else:
             commands = f.str_list("command") if command is not None else []
         if "command" not in f.table:

@@ -151,6 +151,29 @@ def test_unsupported_buildpack_api_is_refused(
     assert workspace.plan.read_text() == ""
 
 
+@pytest.mark.parametrize("phase", ["detect", "build"])
+def test_a_plugin_declaring_api_0_9_is_refused_though_the_lifecycle_runs_0_9(
+    workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], phase: str
+) -> None:
+    bp = tmp_path / "bp-0.9"
+    bp.mkdir()
+    descriptor = bp / "buildpack.toml"
+    descriptor.write_text('api = "0.9"\n[buildpack]\nid = "tests/hello"\nversion = "1.2.3"\n')
+    (workspace.app / "hello.txt").write_text("1")
+    environ = workspace.detect_env if phase == "detect" else workspace.build_env
+
+    code = main(HELLO, argv=[str(bp / "bin" / phase)], environ=environ(CNB_BUILDPACK_DIR=str(bp)))
+
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"error: {descriptor}: api: unsupported Buildpack API 0.9 for a Python plugin: "
+        "cnbsdk.buildpack implements 0.10 to 0.12 (bash or Go buildpacks of 0.7 to 0.12 build "
+        "as they are)\n"
+    )
+    assert workspace.plan.read_text() == ""
+    assert not (workspace.layers / "launch.toml").exists()
+
+
 def test_plugin_with_a_misnamed_hook_is_refused(
     workspace: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -118,6 +118,7 @@ def test_refuses_a_non_empty_directory(tmp_path: Path) -> None:
         (["--id", "app"], "reserved"),
         (["--id", "bad id"], "invalid buildpack id"),
         (["--id", "a/b", "--api", "0.3"], "unsupported Buildpack API"),
+        (["--id", "a/b", "--api", "0.9"], "unsupported Buildpack API 0.9 for a Python plugin"),
         (["--id", "a/b", "--package", "not-a-name"], "not-a-name"),
         (["--id", "a/b", "--package", "class"], "'class' is not a valid Python package name"),
     ],

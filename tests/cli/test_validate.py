@@ -133,6 +133,14 @@ BAD: list[tuple[str, str, str, str | None, str]] = [
         "run-image.image: is required",
     ),
     (
+        "buildpack of api 0.6",
+        "buildpack.toml",
+        'api = "0.6"\n[buildpack]\nid = "example/a"\nversion = "1.0.0"\n',
+        None,
+        "api: unsupported Buildpack API '0.6': cnbsdk runs buildpacks of API 0.7 to 0.12 "
+        "(Python plugins: 0.10 to 0.12)",
+    ),
+    (
         "plan.toml without --kind",
         "plan.toml",
         "[[entries]]\n",
@@ -194,11 +202,36 @@ def test_api_option_reaches_launch_toml(tmp_path: Path) -> None:
     assert new.stderr.startswith(f"error: {launch}: processes[0].command")
 
 
+def test_a_buildpack_toml_of_api_0_8_with_stacks_is_valid(tmp_path: Path) -> None:
+    """The lifecycle runs Buildpack API 0.7 to 0.12 (bash buildpacks of the 0.8 era too)."""
+    path = _write(
+        tmp_path,
+        "buildpack.toml",
+        'api = "0.8"\n[buildpack]\nid = "example/a"\nversion = "1.0.0"\n[[stacks]]\nid = "*"\n',
+    )
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{path}: ok (buildpack)\n"
+
+
 def test_bad_api_option_is_a_usage_error(tmp_path: Path) -> None:
     path = _write(tmp_path, "package.toml", '[buildpack]\nuri = "."\n')
     result = CliRunner().invoke(cli, ["validate", "--api", "zero", str(path)])
     assert result.exit_code == 2
     assert "--api" in result.stderr
+
+
+@pytest.mark.parametrize("api", ["9.9", "0.6", "0.13"])
+def test_an_api_the_lifecycle_does_not_run_is_refused(tmp_path: Path, api: str) -> None:
+    launch = _write(tmp_path, "launch.toml", '[[processes]]\ntype = "web"\ncommand = ["x"]\n')
+    result = CliRunner().invoke(cli, ["validate", "--api", api, str(launch)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert (
+        f"Invalid value for --api: unsupported Buildpack API '{api}': cnbsdk runs "
+        "buildpacks of API 0.7 to 0.12"
+    ) in " ".join(result.stderr.split())
 
 
 @pytest.mark.parametrize(

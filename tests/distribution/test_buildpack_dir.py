@@ -123,6 +123,29 @@ def test_a_plain_buildpack_directory_is_copied_as_it_is(tmp_path: Path) -> None:
     assert os.access(tmp_path / "out" / "bin" / "detect", os.X_OK)
 
 
+def test_a_plugin_declaring_api_0_9_is_refused_and_a_plain_0_9_directory_is_not(
+    tmp_path: Path,
+) -> None:
+    plugin = make_plugin(tmp_path / "src")
+    (plugin / "buildpack.toml").write_text(BUILDPACK_TOML.replace('"0.10"', '"0.9"'))
+    with pytest.raises(PackageError) as caught:
+        package_buildpack_dir(plugin, tmp_path / "out")
+    assert str(caught.value) == (
+        f"{plugin / 'buildpack.toml'}: api: unsupported Buildpack API 0.9 for a Python plugin: "
+        "cnbsdk.buildpack implements 0.10 to 0.12 (bash or Go buildpacks of 0.7 to 0.12 build "
+        "as they are)"
+    )
+    assert not (tmp_path / "out").exists()
+
+    plain = tmp_path / "plain"
+    (plain / "bin").mkdir(parents=True)
+    (plain / "buildpack.toml").write_text(BUILDPACK_TOML.replace('"0.10"', '"0.9"'))
+    for phase in ("detect", "build"):
+        (plain / "bin" / phase).write_text("#!/bin/sh\nexit 0\n")
+        (plain / "bin" / phase).chmod(0o755)
+    assert str(package_buildpack_dir(plain, tmp_path / "plain-out").descriptor.api) == "0.9"
+
+
 def test_a_plain_component_without_bin_build_is_refused(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     (plain / "bin").mkdir(parents=True)

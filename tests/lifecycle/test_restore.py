@@ -291,7 +291,12 @@ def test_a_corrupted_cache_tar_is_skipped_and_the_rest_restored(env: Env):
 
     report = env.restore(None)
 
-    assert f"Skipping corrupted cache layer {BP}:broken (sha mismatch)" in env.lines
+    # a warning, and no "Restoring metadata" line for the layer that is not there
+    assert env.lines == [
+        f"Warning: Skipping corrupted cache layer {BP}:broken (sha mismatch)",
+        f'Restoring metadata for "{BP}:good" from cache',
+        f'Restoring data for "{BP}:good" from cache',
+    ]
     assert env.listing() == [
         ESCAPED,
         f"{ESCAPED}/good",
@@ -300,6 +305,27 @@ def test_a_corrupted_cache_tar_is_skipped_and_the_rest_restored(env: Env):
     ]
     assert report.data == (f"{BP}:good",)
     assert f"{BP}:broken" not in report.metadata
+
+
+def test_a_cached_tar_without_the_layer_is_a_warning_and_no_metadata_is_left(env: Env):
+    with VolumeCache(env.cache_dir) as cache:
+        writer = cache.begin()
+        tree = env.root / "build" / "elsewhere"
+        tree.mkdir(parents=True)
+        (tree / "f").write_text("x")
+        sha = writer.add_layer(tree, prefix=f"/layers/{ESCAPED}/elsewhere", uid=UID, gid=GID)
+        entry = layer(sha, launch=True, cache=True, v="1")
+        writer.commit(
+            CacheMetadata(buildpacks=(BuildpackLayersMetadata(BP, "1.0.0", {"deps": entry}),))
+        )
+    report = env.restore(image_label({"deps": entry}))
+
+    assert env.lines == [
+        f"Warning: Skipping cache layer {BP}:deps: the cached tar holds no {ESCAPED}/deps"
+    ]
+    assert env.listing() == [ESCAPED]  # the toml written from the label was taken back
+    assert [s.reason for s in report.skipped] == ["unreadable in cache"]
+    assert report.metadata == {}
 
 
 def test_layer_sboms_come_back_from_the_cache_but_launch_and_build_sboms_never(env: Env):
@@ -331,6 +357,9 @@ def test_a_layer_name_from_a_label_cannot_escape_the_layers_dir(env: Env):
     assert env.listing() == []
     assert not (env.root / "evil.toml").exists()
     assert [s.reason for s in report.skipped] == ["invalid layer name"]
+    assert env.lines == [
+        f"Warning: Not restoring \"{BP}:../../evil\": '../../evil' is not a valid layer name"
+    ]
 
 
 def test_buildpacks_outside_the_group_are_left_alone(env: Env):

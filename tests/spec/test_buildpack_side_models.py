@@ -10,7 +10,7 @@ import pytest
 from cnbsdk.errors import SpecError
 from cnbsdk.spec.build_plan import BuildPlan
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
-from cnbsdk.spec.ids import ApiVersion
+from cnbsdk.spec.ids import AUTHOR_BUILDPACK_APIS, ApiVersion, author_buildpack_api
 from cnbsdk.spec.launch_toml import LaunchToml
 from cnbsdk.spec.layer_toml import LayerContentMetadata, LayerTypes
 from cnbsdk.spec.sbom import SBOM_FORMATS, media_type_for_filename, sbom_extension
@@ -142,6 +142,38 @@ def test_launch_toml_of_buildpack_api_0_8_keeps_the_string_command_and_direct() 
     assert LaunchToml.from_toml(old.to_toml(), api=ApiVersion(0, 8)) == old
     with pytest.raises(SpecError, match=r"processes\[0\]\.direct"):
         LaunchToml.from_toml(text, api=ApiVersion(0, 12))
+
+
+@pytest.mark.parametrize("api", ["0.7", "0.8", "0.9", "0.10", "0.11", "0.12"])
+def test_buildpack_toml_of_every_api_the_lifecycle_runs_parses(api: str) -> None:
+    stacks = '[[stacks]]\nid = "io.buildpacks.stacks.bionic"\n'
+
+    parsed = descriptor(stacks, header=HEADER.replace('"0.12"', f'"{api}"'))
+
+    assert parsed.api == ApiVersion.parse(api)
+    assert parsed.effective_targets()[0].distros == (Distro("ubuntu", "18.04"),)
+
+
+def test_only_apis_0_10_to_0_12_are_open_to_python_plugins() -> None:
+    assert [str(api) for api in AUTHOR_BUILDPACK_APIS] == ["0.10", "0.11", "0.12"]
+    assert author_buildpack_api("0.11") == ApiVersion(0, 11)
+    with pytest.raises(SpecError) as caught:
+        author_buildpack_api("0.9")
+
+    assert str(caught.value) == (
+        "unsupported Buildpack API 0.9 for a Python plugin: cnbsdk.buildpack implements "
+        "0.10 to 0.12 (bash or Go buildpacks of 0.7 to 0.12 build as they are)"
+    )
+
+
+def test_an_api_older_than_0_7_names_both_ranges() -> None:
+    with pytest.raises(SpecError) as caught:
+        descriptor(header=HEADER.replace('"0.12"', '"0.6"'))
+
+    assert str(caught.value) == (
+        "buildpack.toml: api: unsupported Buildpack API '0.6': cnbsdk runs buildpacks of API "
+        "0.7 to 0.12 (Python plugins: 0.10 to 0.12)"
+    )
 
 
 def test_default_process_is_the_one_marked_default() -> None:

@@ -116,7 +116,7 @@ def test_a_buildpack_of_an_unsupported_api_is_refused_before_anything_runs(
     old = tmp_path / "old-hello"
     shutil.copytree(BUILDPACKS / "hello", old)
     descriptor = old / "buildpack.toml"
-    descriptor.write_text(descriptor.read_text().replace('api = "0.10"', 'api = "0.8"'))
+    descriptor.write_text(descriptor.read_text().replace('api = "0.10"', 'api = "0.6"'))
     app = tmp_path / "app"
     app.mkdir()
     (app / "hello.txt").write_text("hi\n")
@@ -127,8 +127,8 @@ def test_a_buildpack_of_an_unsupported_api_is_refused_before_anything_runs(
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines() == [
-        f"error: {descriptor}: api: unsupported Buildpack API '0.8': cnbsdk supports 0.10, "
-        "0.11, 0.12"
+        f"error: {descriptor}: api: unsupported Buildpack API '0.6': cnbsdk runs buildpacks "
+        "of API 0.7 to 0.12 (Python plugins: 0.10 to 0.12)"
     ]
     assert "===> ANALYZING" not in result.output
     assert not layout.exists() and not (tmp_path / "c").exists()
