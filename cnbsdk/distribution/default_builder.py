@@ -6,8 +6,9 @@ shipped stack (the default build and run images) and every installed plugin buil
 in a group of its own (as pack's sample builders have one group per language: the first
 buildpack whose detect passes builds the app), in buildpack id order. Its label
 ``dev.cnbsdk.builder.fingerprint`` records what it was made from: the stack lock's digest,
-each plugin's id, version and content hash, and the lifecycle; on every use the fingerprint
-is computed again and a different one remakes the builder.
+each plugin's id, version and content hash, the runtime vendored into each plugin (cnbsdk's
+author API, pluggy, tomli...) and the packaging code, and the lifecycle (its binaries and
+APIs); on every use the fingerprint is computed again and a different one remakes the builder.
 
 Which builder is the default can be set (``cnbsdk builder default REF``) in
 ``$CNBSDK_HOME/config.toml`` as ``default-builder``. A build picks, first found:
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnbsdk.buildpack.plugin import BuildpackPlugin, installed_buildpacks
+from cnbsdk.distribution import vendor
 from cnbsdk.distribution.builder import LifecycleBundle, assemble_builder
 from cnbsdk.errors import CnbError, PackageError
 from cnbsdk.oci.image import read_image
@@ -143,9 +145,14 @@ def default_builder_fingerprint(
         "stack-lock": _file_digest(stack_lock) if stack_lock.is_file() else "",
         "images": [build_image, run_image],
         "buildpacks": sorted([p.id, p.version, p.content] for p in plugins),
+        # What packaging adds to each plugin: the vendored runtime and the packager's own
+        # code (entry scripts, layer layout), so upgrading cnbsdk remakes the builder.
+        "runtime": [tree_digest(path) for path in vendor.runtime_sources()],
+        "packager": tree_digest(Path(__file__).parent),
         "lifecycle": [
             lifecycle.version,
             sorted((name, _file_digest(Path(path))) for name, path in lifecycle.binaries.items()),
+            lifecycle.apis_json(),
         ],
     }
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
@@ -224,7 +231,11 @@ def ensure_default_builder(
         recorded = recorded_fingerprint(reference)
         if recorded == fingerprint:
             return DefaultBuilder(reference, fingerprint, created=False)
-        why = "first use" if recorded is None else "its stack, buildpacks or lifecycle changed"
+        why = (
+            "first use"
+            if recorded is None
+            else "its stack, buildpacks, cnbsdk's buildpack runtime or lifecycle changed"
+        )
         names = ", ".join(f"{p.id}@{p.version}" for p in sorted(states, key=lambda p: p.id))
         log(f"Creating the default builder {reference} ({why}; buildpacks: {names or 'none'})")
         if not states:

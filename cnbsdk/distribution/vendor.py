@@ -86,6 +86,14 @@ def vendor_package(import_name: str, lib: Path) -> Path:
     return target
 
 
+def runtime_sources() -> tuple[Path, ...]:
+    """Where the vendored runtime is copied from (the cnbsdk parts, then the third-party
+    packages): when any of them changes, every packaged plugin buildpack changes."""
+    cnbsdk_root = locate("cnbsdk")
+    parts = tuple(cnbsdk_root / part for part in CNBSDK_RUNTIME_PARTS)
+    return parts + tuple(locate(name) for name in RUNTIME_PACKAGES)
+
+
 def vendor_cnbsdk_runtime(lib: Path) -> Path:
     """Copy the parts of cnbsdk a buildpack needs at run time (see CNBSDK_RUNTIME_PARTS)."""
     source = locate("cnbsdk")

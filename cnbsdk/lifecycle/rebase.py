@@ -14,8 +14,9 @@ recorded one, one of its mirrors or — unlike pack, which compares tags — any
 of the same repository. A refused rebase writes nothing.
 
 Only blobs the destination lacks move: in place on a registry the app layers are already
-there (HEAD), the new base's layers are mounted from their repository when it is on the
-same registry, and in the local store nothing but the new config and manifest is written.
+there (no request needed), the new base's layers are mounted from their repository when it
+is on the same registry, and in the local store nothing but the new config and manifest is
+written.
 """
 
 from __future__ import annotations
@@ -393,7 +394,7 @@ def _target_problems(app: _Image, new_base: _Image) -> Iterator[RebaseRefused]:
 
 def _mismatch(new_base: _Image, field_name: str, theirs: str, mine: str) -> RebaseRefused:
     return RebaseRefused(
-        f"the new run image has {theirs} but the app image {mine}",
+        f"the new run image has {theirs} but the app image has {mine}",
         file=new_base.text,
         field=field_name,
         hint="use --force to rebase anyway",

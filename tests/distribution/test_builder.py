@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -378,6 +379,47 @@ def test_default_builder_is_made_once_and_remade_when_a_plugin_changes(
     remade = ensure_default_builder(plugins=changed, log=lines.append, **kwargs)
     assert remade.created and remade.fingerprint != first.fingerprint
     assert any("changed" in line for line in lines)
+
+
+def test_default_builder_is_remade_when_cnbsdk_or_the_lifecycle_apis_change(
+    stack: DefaultStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnbsdk.buildpack.plugin import installed_buildpacks
+    from cnbsdk.distribution import vendor
+
+    plugins = [PluginState.of(p) for p in installed_buildpacks()]
+    reference = "e2e/default-builder:upgrade"
+    kwargs = {
+        "build_image": stack.build_image,
+        "run_image": stack.run_image,
+        "stack_lock": default_lock_path(shipped_stack()),
+        "plugins": plugins,
+        "reference": reference,
+    }
+    lifecycle = own_lifecycle()
+    assert ensure_default_builder(lifecycle=lifecycle, **kwargs).created
+
+    # cnbsdk is upgraded: the author API vendored into every plugin buildpack changed, while
+    # the plugins' own files did not. The builder must carry the new runtime.
+    upgraded = tmp_path / "cnbsdk"
+    shutil.copytree(vendor.locate("cnbsdk"), upgraded, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(upgraded / "buildpack" / "__init__.py", "a") as stream:
+        stream.write("# cnbsdk upgraded\n")
+    real_locate = vendor.locate
+    monkeypatch.setattr(
+        vendor, "locate", lambda name: upgraded if name == "cnbsdk" else real_locate(name)
+    )
+    assert ensure_default_builder(lifecycle=lifecycle, **kwargs).created
+    escaped = plugins[0].id.replace("/", "_")
+    vendored = f"/cnb/buildpacks/{escaped}/{plugins[0].version}/lib/cnbsdk/buildpack/__init__.py"
+    assert file_text(reference, vendored).endswith("# cnbsdk upgraded\n")
+
+    # A lifecycle declaring other Buildpack APIs: the builder's labels must follow.
+    narrower = replace(lifecycle, buildpack_apis=("0.12",))
+    assert ensure_default_builder(lifecycle=narrower, **kwargs).created
+    config, _ = read_config(reference)
+    apis = json.loads(config.labels[BUILDER_METADATA_LABEL])["lifecycle"]["apis"]
+    assert apis["buildpack"]["supported"] == ["0.12"]
 
 
 def test_builder_default_command_shows_sets_and_unsets(stack: DefaultStack) -> None:

@@ -17,11 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from cnbsdk.cli.main import cli
 from cnbsdk.cli.sizes import human_size
-from cnbsdk.lifecycle.default_stack import DEFAULT_RUN_IMAGE, default_stack
+from cnbsdk.lifecycle.default_stack import DEFAULT_RUN_IMAGE
 from cnbsdk.lifecycle.rootfs import unpacked_rootfs
 from cnbsdk.oci.copy import copy_image
 from cnbsdk.oci.digest import sha256_digest
@@ -30,6 +29,7 @@ from cnbsdk.oci.layer_tar import TarEntry, write_layer_from_entries
 from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.oci.store import store_path
 from cnbsdk.spec.labels import LIFECYCLE_METADATA_LABEL, LifecycleMetadata
+from tests.image_helpers import cnbsdk, private_home, read_image_ref, relabel
 from tests.registry_server import RegistryServer
 
 BUILDPACKS = Path(__file__).parent / "e2e" / "fixtures" / "buildpacks"
@@ -40,15 +40,8 @@ RELEASED = "io.buildpacks.base.released"
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private CNBSDK_HOME whose store holds the default stack (created once)."""
     path = tmp_path_factory.mktemp("rebase-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNBSDK_HOME", str(path))
-        patch.delenv("SOURCE_DATE_EPOCH", raising=False)
-        default_stack()
+    with private_home(path):
         yield path
-
-
-def cnbsdk(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def build_app(tmp_path: Path, image: str, run_image: str) -> None:
@@ -63,12 +56,7 @@ def build_app(tmp_path: Path, image: str, run_image: str) -> None:
 
 
 def read(ref: str) -> tuple[Manifest, ImageConfig, str]:
-    source = open_source(ref)
-    try:
-        manifest, config = read_image(source)
-        raw, _ = source.get_manifest()
-    finally:
-        source.close()
+    manifest, config, raw = read_image_ref(ref)
     return manifest.as_oci(), config, sha256_digest(raw)
 
 
@@ -237,19 +225,9 @@ def test_a_mirror_is_accepted_and_the_names_kept(home: Path, tmp_path: Path) -> 
     copy_image(DEFAULT_RUN_IMAGE, run)
     build_app(tmp_path, app, run)
     # Record a mirror in the app image, as a build with run.toml mirrors would.
-    source = open_source(app)
-    try:
-        manifest, config = read_image(source)
-        metadata = lifecycle(config)
-        metadata = replace(metadata, run_image=replace(metadata.run_image, mirrors=(mirror,)))
-        labels = {**config.labels, LIFECYCLE_METADATA_LABEL: metadata.to_json()}
-        dest = open_destination(app)
-        try:
-            write_image(dest, replace(config, labels=labels), [], base=(source, manifest))
-        finally:
-            dest.close()
-    finally:
-        source.close()
+    metadata = lifecycle(read(app)[1])
+    metadata = replace(metadata, run_image=replace(metadata.run_image, mirrors=(mirror,)))
+    relabel(app, app, {LIFECYCLE_METADATA_LABEL: metadata.to_json()})
     old = read(app)
     changed_run_image(run, mirror, tmp_path / "patch")
 
@@ -278,13 +256,15 @@ def built(home: Path, tmp_path: Path) -> tuple[str, str]:
     ("change", "expected"),
     [
         ({"architecture": "arm64"}, "architecture: the new run image has architecture 'arm64' "
-                                    "but the app image architecture 'amd64'"),
-        ({"os": "windows"}, "os: the new run image has os 'windows' but the app image os 'linux'"),
+                                    "but the app image has architecture 'amd64'"),
+        ({"os": "windows"}, "os: the new run image has os 'windows' but the app image has "
+                            "os 'linux'"),
         ({"labels": {"io.buildpacks.base.distro.version": "13"}},
-         "io.buildpacks.base.distro.version: the new run image has '13' but the app image '12'"),
+         "io.buildpacks.base.distro.version: the new run image has '13' but the app image "
+         "has '12'"),
         ({"labels": {"io.buildpacks.base.distro.name": "ubuntu"}},
          "io.buildpacks.base.distro.name: the new run image has 'ubuntu' but the app image "
-         "'debian'"),
+         "has 'debian'"),
     ],
     ids=["arch", "os", "distro-version", "distro-name"],
 )  # fmt: skip

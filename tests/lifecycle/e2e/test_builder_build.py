@@ -114,3 +114,25 @@ def test_default_builder_is_made_on_first_use_and_reused(e2e_home: DefaultStack,
     assert second.exit_code == 0, second.output
     assert "Creating the default builder" not in second.output
     assert "Using builder cnbsdk/builder:bookworm" in second.output
+
+
+def test_project_toml_names_the_builder_and_builder_overrides_it(
+    e2e_home: DefaultStack, hello_app: Path, out: Path, tmp_path: Path
+) -> None:
+    made = package_builder(write_builder_inputs(tmp_path / "inputs"), "e2e/builder:project")
+    assert made.exit_code == 0, made.output
+    (hello_app / "project.toml").write_text(
+        '[_]\nschema-version = "0.2"\n[io.buildpacks]\nbuilder = "e2e/builder:project"\n'
+    )
+
+    built = _build(hello_app, f"oci:{out}/app:1", out / "cache")
+
+    assert built.exit_code == 0, built.output
+    assert "Using builder e2e/builder:project" in built.output
+    assert "Creating the default builder" not in built.output
+    detected = built.output.split("===> DETECTING\n")[1].split("===> RESTORING")[0]
+    assert detected.strip().splitlines() == ["e2e/hello 1.0.0", "e2e/processes 1.0.0"]
+    # --builder wins over project.toml, as with pack.
+    missing = _build(hello_app, f"oci:{out}/app:2", out / "cache", "--builder", "e2e/nope:1")
+    assert missing.exit_code == 1
+    assert "e2e/nope:1" in missing.output.splitlines()[-1]
