@@ -49,6 +49,21 @@ class PhaseInputs:
     layers_dir: Path | None = None
 
 
+# Each phase's paths, in the order of its positional arguments:
+# (PhaseInputs field, the CNB_* variable that wins over the argument, the argument's name).
+_PHASE_PATHS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "detect": (
+        ("platform_dir", "CNB_PLATFORM_DIR", "<platform>"),
+        ("plan_path", "CNB_BUILD_PLAN_PATH", "<plan>"),
+    ),
+    "build": (
+        ("layers_dir", "CNB_LAYERS_DIR", "<layers>"),
+        ("platform_dir", "CNB_PLATFORM_DIR", "<platform>"),
+        ("plan_path", "CNB_BP_PLAN_PATH", "<plan>"),
+    ),
+}
+
+
 def _required(value: str | None, name: str, arg: str) -> Path:
     if not value:
         raise BuildpackError(f"{name} is not set and no {arg} argument was given")
@@ -67,38 +82,24 @@ def read_inputs(argv: Sequence[str], environ: Mapping[str, str]) -> PhaseInputs:
     args = list(argv[1:])
     buildpack_dir = Path(environ.get("CNB_BUILDPACK_DIR") or script.resolve().parent.parent)
     app_dir = Path.cwd()
-    if phase == "detect":
-        positional = args + [None] * (2 - len(args))
-        return PhaseInputs(
-            phase=phase,
-            app_dir=app_dir,
-            buildpack_dir=buildpack_dir,
-            platform_dir=_required(
-                environ.get("CNB_PLATFORM_DIR") or positional[0], "CNB_PLATFORM_DIR", "<platform>"
-            ),
-            plan_path=_required(
-                environ.get("CNB_BUILD_PLAN_PATH") or positional[1], "CNB_BUILD_PLAN_PATH", "<plan>"
-            ),
+    if phase not in _PHASE_PATHS:
+        raise BuildpackError(
+            f"cannot tell the phase from the program name {script.name!r}: "
+            "run it as bin/detect or bin/build"
         )
-    if phase == "build":
-        positional = args + [None] * (3 - len(args))
-        return PhaseInputs(
-            phase=phase,
-            app_dir=app_dir,
-            buildpack_dir=buildpack_dir,
-            layers_dir=_required(
-                environ.get("CNB_LAYERS_DIR") or positional[0], "CNB_LAYERS_DIR", "<layers>"
-            ),
-            platform_dir=_required(
-                environ.get("CNB_PLATFORM_DIR") or positional[1], "CNB_PLATFORM_DIR", "<platform>"
-            ),
-            plan_path=_required(
-                environ.get("CNB_BP_PLAN_PATH") or positional[2], "CNB_BP_PLAN_PATH", "<plan>"
-            ),
-        )
-    raise BuildpackError(
-        f"cannot tell the phase from the program name {script.name!r}: "
-        "run it as bin/detect or bin/build"
+    wanted = _PHASE_PATHS[phase]
+    positional = args + [None] * (len(wanted) - len(args))
+    paths = {
+        field: _required(environ.get(variable) or positional[index], variable, placeholder)
+        for index, (field, variable, placeholder) in enumerate(wanted)
+    }
+    return PhaseInputs(
+        phase=phase,
+        app_dir=app_dir,
+        buildpack_dir=buildpack_dir,
+        platform_dir=paths["platform_dir"],
+        plan_path=paths["plan_path"],
+        layers_dir=paths.get("layers_dir"),
     )
 
 

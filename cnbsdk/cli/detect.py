@@ -16,7 +16,8 @@ OUTPUT_INDENT = "      | "
 
 
 def common_build_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The options ``cnbsdk detect`` shares with ``cnbsdk build``."""
+    """The options ``cnbsdk detect`` shares with ``cnbsdk build``; each is passed under the
+    name of its ``BuildOptions`` field, so a command builds its options with ``**``."""
     options = [
         click.argument("app", type=click.Path(exists=True, path_type=Path)),
         click.option(
@@ -76,7 +77,9 @@ def common_build_options(function: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--no-sandbox",
-            is_flag=True,
+            "sandbox",
+            flag_value=False,
+            default=True,
             help="Run buildpacks on this host instead of in the build image (a warning is "
             "printed: they see your files and run as you).",
         ),
@@ -124,34 +127,13 @@ def _render_attempt(attempt: GroupAttempt, total: int, echo: Callable[[str], Non
 
 @click.command("detect")
 @common_build_options
-def detect(
-    app: Path,
-    buildpacks: tuple[str, ...],
-    builder: str | None,
-    build_image: str | None,
-    env: tuple[str, ...],
-    env_files: tuple[Path, ...],
-    descriptor: Path | None,
-    network: str,
-    no_sandbox: bool,
-) -> None:
+def detect(**options: Any) -> None:
     """Run the detect phase on APP (a directory or a .jar/.zip) and explain the outcome."""
     from cnbsdk.lifecycle.creator import BuildInterrupted, BuildOptions, detect_only
     from cnbsdk.lifecycle.detect import DetectionFailed
 
-    options = BuildOptions(
-        app=app,
-        buildpacks=buildpacks,
-        builder=builder,
-        build_image=build_image,
-        env=env,
-        env_files=env_files,
-        descriptor=descriptor,
-        network=network,
-        sandbox=not no_sandbox,
-    )
     try:
-        report = detect_only(options, log=click.echo)
+        report = detect_only(BuildOptions(**options), log=click.echo)
     except BuildInterrupted as interrupted:
         click.echo(f"error: {interrupted}", err=True)
         raise SystemExit(interrupted.exit_code) from None

@@ -2,43 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
-from cnbsdk.stacks.progress import ProgressHandle
-
-
-class _Bar:
-    """A progress bar on a terminal; one summary line when stderr is a log."""
-
-    def __init__(self, label: str, total: int) -> None:
-        self.label = label
-        self.total = total
-        self.started = time.monotonic()
-        self.bar: Any = None
-        if sys.stderr.isatty():
-            self.bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
-            self.bar.__enter__()
-
-    def advance(self, amount: int) -> None:
-        if self.bar is not None:
-            self.bar.update(amount)
-
-    def finish(self, ok: bool = True) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-            return
-        if ok:
-            click.echo(f"{self.label}: done in {time.monotonic() - self.started:.1f}s", err=True)
-
-
-def _progress(label: str, total: int) -> ProgressHandle:
-    return _Bar(label, total)
+from cnbsdk.cli.progress_bar import terminal_progress_with_summary
 
 
 def _mb(size: int) -> str:
@@ -80,7 +49,7 @@ def create(
         run_image=run_image,
         lock_file=lock_file,
         update=update,
-        progress=_progress,
+        progress=terminal_progress_with_summary,
     )
     for image in result.images:
         click.echo(

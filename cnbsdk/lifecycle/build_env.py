@@ -218,19 +218,10 @@ def detect_env(
     exec_env: str = "",
 ) -> Env:
     """The whole env of ``bin/detect`` (detect sees no buildpack layers: pass the base env)."""
-    result = with_overrides(
-        env,
-        clear_env=buildpack.descriptor.buildpack.clear_env,
-        platform_dir=platform_dir,
-        build_config_dir=build_config_dir,
+    paths = {"CNB_BUILD_PLAN_PATH": os.fsdecode(plan_path)}
+    return _program_env(
+        env, buildpack, platform_dir, build_config_dir, paths, target=target, exec_env=exec_env
     )
-    inputs = {
-        "CNB_BUILDPACK_DIR": os.fsdecode(buildpack.directory),
-        "CNB_PLATFORM_DIR": os.fsdecode(platform_dir),
-        "CNB_BUILD_PLAN_PATH": os.fsdecode(plan_path),
-    }
-    result.update(cnb_inputs(buildpack.descriptor.api, inputs, target=target, exec_env=exec_env))
-    return result
 
 
 def build_env(
@@ -247,6 +238,27 @@ def build_env(
     """The whole env of ``bin/build``; ``env`` already holds earlier buildpacks' layers and
     ``layers_dir`` is this buildpack's own ``<layers>/<escaped id>``.
     """
+    paths = {
+        "CNB_BP_PLAN_PATH": os.fsdecode(plan_path),
+        "CNB_LAYERS_DIR": os.fsdecode(layers_dir),
+    }
+    return _program_env(
+        env, buildpack, platform_dir, build_config_dir, paths, target=target, exec_env=exec_env
+    )
+
+
+def _program_env(
+    env: Mapping[str, str],
+    buildpack: LocatedBuildpack,
+    platform_dir: str | os.PathLike[str],
+    build_config_dir: str | os.PathLike[str] | None,
+    phase_paths: Mapping[str, str],
+    *,
+    target: Target | None,
+    exec_env: str,
+) -> Env:
+    """What ``detect_env`` and ``build_env`` share: user and operator env over ``env``, then
+    the ``CNB_*`` inputs (buildpack and platform dirs, then the phase's own ``phase_paths``)."""
     result = with_overrides(
         env,
         clear_env=buildpack.descriptor.buildpack.clear_env,
@@ -256,8 +268,7 @@ def build_env(
     inputs = {
         "CNB_BUILDPACK_DIR": os.fsdecode(buildpack.directory),
         "CNB_PLATFORM_DIR": os.fsdecode(platform_dir),
-        "CNB_BP_PLAN_PATH": os.fsdecode(plan_path),
-        "CNB_LAYERS_DIR": os.fsdecode(layers_dir),
+        **phase_paths,
     }
     result.update(cnb_inputs(buildpack.descriptor.api, inputs, target=target, exec_env=exec_env))
     return result

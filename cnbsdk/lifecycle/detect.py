@@ -4,8 +4,8 @@ group's ``bin/detect``s, resolve the group's build plan, and pick the first grou
 Everything tried is kept in a ``DetectReport`` — every group, every buildpack's verdict with
 its output and the reason it counted as it did — so that "no buildpack groups passed
 detection" always comes with a why. Running one buildpack is injected (``DetectRunner``):
-``SubprocessDetectRunner`` runs ``<bp>/bin/detect`` on the host; the sandboxed runner comes
-with the build phase.
+``SandboxDetectRunner`` runs ``<bp>/bin/detect`` through a ``Runner``: in the build image
+(``BubblewrapRunner``) or on the host (``HostRunner``).
 
 A group fails when a required buildpack fails or errors, when no buildpack passes, or when
 no build plan resolves; otherwise its passing buildpacks that fit the plan form the selected
@@ -15,8 +15,6 @@ because a buildpack errored (lifecycle ``ErrBuildpack``).
 
 from __future__ import annotations
 
-import os
-import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -265,92 +263,15 @@ def _plan_summary(plan: BuildPlan | None) -> str:
     return "passed: " + " | or: ".join(parts)
 
 
-# -- running bin/detect on the host -----------------------------------------------------------
-
-
-class SubprocessDetectRunner:
-    """Runs ``<bp>/bin/detect`` as the lifecycle does (``buildpack/detect.go``): cwd = app,
-    the filtered env plus platform and operator env, ``CNB_*`` inputs, the legacy positional
-    arguments ``<platform> <plan>``, stdout and stderr captured together.
-    """
-
-    def __init__(
-        self,
-        app_dir: str | os.PathLike[str],
-        platform_dir: str | os.PathLike[str],
-        *,
-        build_config_dir: str | os.PathLike[str] | None = None,
-        base_env: Mapping[str, str] | None = None,
-        target: Target | None = None,
-        exec_env: str = "",
-        timeout: float | None = None,
-    ) -> None:
-        self.app_dir = Path(app_dir).absolute()
-        self.platform_dir = Path(platform_dir).absolute()
-        self.build_config_dir = Path(build_config_dir).absolute() if build_config_dir else None
-        self.base_env = filtered_base_env(base_env)
-        self.target = target
-        self.exec_env = exec_env
-        self.timeout = timeout
-
-    def __call__(self, element: GroupElement) -> DetectVerdict:
-        executable = element.directory / "bin" / "detect"
-        if not executable.is_file():
-            return DetectVerdict(exit_code=-1, error=f"has no bin/detect ({executable})")
-        with tempfile.TemporaryDirectory(prefix="cnbsdk-detect-") as scratch:
-            plan_path = Path(scratch) / "plan.toml"
-            plan_path.write_bytes(b"")
-            env = detect_env(
-                self.base_env,
-                element.located,
-                platform_dir=self.platform_dir,
-                build_config_dir=self.build_config_dir,
-                plan_path=plan_path,
-                target=self.target,
-                exec_env=self.exec_env,
-            )
-            try:
-                completed = subprocess.run(
-                    [str(executable), str(self.platform_dir), str(plan_path)],
-                    cwd=self.app_dir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    timeout=self.timeout,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as expired:
-                output = _text(expired.stdout or b"")
-                return DetectVerdict(-1, output, error=f"timed out after {self.timeout:g}s")
-            except OSError as error:
-                return DetectVerdict(-1, error=f"cannot run bin/detect: {error.strerror}")
-            output = _text(completed.stdout)
-            code = completed.returncode
-            if code < 0:
-                return DetectVerdict(code, output, error=f"killed by signal {-code}")
-            if code != DETECT_PASS:
-                return DetectVerdict(code, output)
-            try:
-                plan = BuildPlan.read(plan_path)
-            except CnbError as error:
-                # The plan file is a temporary one: name the field, not the path.
-                message = f"{error.field}: {error.message}" if error.field else error.message
-                return DetectVerdict(code, output, error=f"wrote an invalid build plan: {message}")
-            return DetectVerdict(code, output, plan)
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
-
-
 # -- running bin/detect through a Runner (the sandbox) ----------------------------------------
 
 
 class SandboxDetectRunner:
     """Runs ``<bp>/bin/detect`` through a ``Runner`` (``BubblewrapRunner`` or ``HostRunner``)
-    with the same inputs as ``SubprocessDetectRunner``, every path given as the program sees
-    it (``runner.inner_path``). Buildpacks must sit under ``workspace.buildpacks`` (copied,
+    as the lifecycle does (``buildpack/detect.go``): cwd = app, the filtered env plus platform
+    and operator env, ``CNB_*`` inputs, the legacy positional arguments ``<platform> <plan>``,
+    stdout and stderr captured together; every path given as the program sees it
+    (``runner.inner_path``). Buildpacks must sit under ``workspace.buildpacks`` (copied,
     not symlinked: the sandbox sees only that directory); the plan file is written in the
     runner's ``temp_dir``. ``base_env`` defaults to ``runner.base_env({})``; pass the build
     image's env there (``runner.base_env(image.config.env_dict())``) for its ``PATH``.

@@ -815,13 +815,7 @@ class _Exporter:
             TarEntry.file(LAUNCHER_PATH, source=launcher, mode=0o755),
         ]
         previous = self.previous_metadata.launcher if self.previous_metadata else None
-        layer = write_layer_from_entries(
-            entries, self.tmp, compress=self._gzip_while_tarring(previous)
-        )
-        self._add_or_reuse(
-            f"{LIFECYCLE_LAYER}:launcher", layer, previous, "Buildpacks Application Launcher"
-        )
-        return layer.diff_id
+        return self._entries_layer("launcher", entries, previous, "Buildpacks Application Launcher")
 
     def _config_layer(self) -> str:
         config_dir = self.layers_dir / "config"
@@ -857,12 +851,17 @@ class _Exporter:
                 TarEntry(f"{PROCESS_DIR}/{process_type}", SYMLINK, 0o755, linkname=LAUNCHER_PATH)
             )
         previous = self.previous_metadata.process_types if self.previous_metadata else None
+        return self._entries_layer("process-types", entries, previous, "Buildpacks Process Types")
+
+    def _entries_layer(
+        self, name: str, entries: list[TarEntry], previous_sha: str | None, created_by: str
+    ) -> str:
+        """Tar ``entries`` into the lifecycle layer ``name`` (the previous image's when it is
+        equal); its diffID."""
         layer = write_layer_from_entries(
-            entries, self.tmp, compress=self._gzip_while_tarring(previous)
+            entries, self.tmp, compress=self._gzip_while_tarring(previous_sha)
         )
-        self._add_or_reuse(
-            f"{LIFECYCLE_LAYER}:process-types", layer, previous, "Buildpacks Process Types"
-        )
+        self._add_or_reuse(f"{LIFECYCLE_LAYER}:{name}", layer, previous_sha, created_by)
         return layer.diff_id
 
     # -- config and writing ------------------------------------------------------------------

@@ -139,13 +139,22 @@ def _buildpacks(f: Fields) -> tuple[BuildpackLayersMetadata, ...]:
     return tuple(BuildpackLayersMetadata.from_fields(sub) for sub in f.each("buildpacks"))
 
 
-def _find(
-    buildpacks: tuple[BuildpackLayersMetadata, ...], key: str
-) -> BuildpackLayersMetadata | None:
-    for entry in buildpacks:
-        if entry.key == key:
-            return entry
-    return None
+class _BuildpackLayersLookup:
+    """Lookups shared by the labels that list ``buildpacks[]`` with their layers."""
+
+    buildpacks: tuple[BuildpackLayersMetadata, ...]
+
+    def buildpack(self, key: str) -> BuildpackLayersMetadata | None:
+        """The entry of buildpack ``key``, or None."""
+        for entry in self.buildpacks:
+            if entry.key == key:
+                return entry
+        return None
+
+    def layer(self, key: str, name: str) -> LayerMetadata | None:
+        """Layer ``name`` of buildpack ``key``, or None."""
+        entry = self.buildpack(key)
+        return entry.layers.get(name) if entry is not None else None
 
 
 @dataclass(frozen=True)
@@ -177,7 +186,7 @@ class RunImageMetadata:
 
 
 @dataclass(frozen=True)
-class LifecycleMetadata:
+class LifecycleMetadata(_BuildpackLayersLookup):
     """``io.buildpacks.lifecycle.metadata``: what the exporter put in an app image.
 
     Digests are diffIDs (uncompressed). ``app`` lists one per app layer (slices, then the
@@ -236,15 +245,6 @@ class LifecycleMetadata:
 
     def to_json(self) -> str:
         return _dump(self.to_dict())
-
-    def buildpack(self, key: str) -> BuildpackLayersMetadata | None:
-        """The entry of buildpack ``key``, or None."""
-        return _find(self.buildpacks, key)
-
-    def layer(self, key: str, name: str) -> LayerMetadata | None:
-        """Layer ``name`` of buildpack ``key``, or None."""
-        entry = self.buildpack(key)
-        return entry.layers.get(name) if entry is not None else None
 
 
 @dataclass(frozen=True)
@@ -431,7 +431,7 @@ class ProjectMetadata:
 
 
 @dataclass(frozen=True)
-class CacheMetadata:
+class CacheMetadata(_BuildpackLayersLookup):
     """``io.buildpacks.lifecycle.cache.metadata``: what a cache holds (cache=true layers)."""
 
     sbom: str | None = None
@@ -452,12 +452,3 @@ class CacheMetadata:
 
     def to_json(self) -> str:
         return _dump(self.to_dict())
-
-    def buildpack(self, key: str) -> BuildpackLayersMetadata | None:
-        """The entry of buildpack ``key``, or None."""
-        return _find(self.buildpacks, key)
-
-    def layer(self, key: str, name: str) -> LayerMetadata | None:
-        """Layer ``name`` of buildpack ``key``, or None."""
-        entry = self.buildpack(key)
-        return entry.layers.get(name) if entry is not None else None

@@ -208,6 +208,24 @@ class BuildpackRunner:
             else write_platform_dir(self._fresh_dir("platform-"))
         )
 
+    def _build_inputs(
+        self,
+        bp: BuildpackUnderTest,
+        prefix: str,
+        layers_dir: Path | None,
+        plan: BuildpackPlan | Iterable[PlanEntryLike],
+    ) -> tuple[Path, Path]:
+        """A fresh work dir holding the buildpack's layers dir (unless one is given, made
+        writable by all as a build container's is) and the written plan: (layers, plan)."""
+        work = self._fresh_dir(prefix)
+        if layers_dir is None:
+            layers_dir = work / "layers" / bp.id.escaped
+            layers_dir.mkdir(parents=True)
+            layers_dir.chmod(0o777)
+        plan_path = work / "plan.toml"
+        buildpack_plan(plan).write(plan_path)
+        return layers_dir, plan_path
+
     def detect_context(
         self,
         buildpack: BuildpackLike | BuildpackUnderTest,
@@ -242,12 +260,7 @@ class BuildpackRunner:
         """The BuildContext a hook would get (fresh or given layers dir, written plan)."""
         bp = resolve_buildpack(buildpack)
         platform_dir = self._platform(platform_dir)
-        work = self._fresh_dir("context-")
-        if layers_dir is None:
-            layers_dir = work / "layers" / bp.id.escaped
-            layers_dir.mkdir(parents=True)
-        plan_path = work / "plan.toml"
-        buildpack_plan(plan).write(plan_path)
+        layers_dir, plan_path = self._build_inputs(bp, "context-", layers_dir, plan)
         return make_build_context(
             app_dir=Path(app_dir),
             buildpack_dir=bp.buildpack_dir,
@@ -306,16 +319,10 @@ class BuildpackRunner:
         ``BuildRun`` or layers dir) as the lifecycle's restorer would."""
         bp = resolve_buildpack(buildpack)
         platform_dir = self._platform(platform_dir)
-        work = self._fresh_dir("build-")
-        if layers_dir is None:
-            layers_dir = work / "layers" / bp.id.escaped
-            layers_dir.mkdir(parents=True)
-            layers_dir.chmod(0o777)
+        layers_dir, plan_path = self._build_inputs(bp, "build-", layers_dir, plan)
         if restore is not None:
             previous = restore.layers_dir if isinstance(restore, BuildRun) else Path(restore)
             restore_from_previous_build(previous, layers_dir)
-        plan_path = work / "plan.toml"
-        buildpack_plan(plan).write(plan_path)
         environ = self._environ(bp, platform_dir, env, target, exec_env)
         environ["CNB_LAYERS_DIR"] = str(layers_dir)
         environ["CNB_BP_PLAN_PATH"] = str(plan_path)

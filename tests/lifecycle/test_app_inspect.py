@@ -7,19 +7,17 @@ Starts: bubblewrap (``cnbsdk build`` runs the e2e fixture buildpacks "layers" an
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cnbsdk.oci.image import read_image, write_image
-from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.spec.labels import (
     BUILD_METADATA_LABEL,
     LIFECYCLE_METADATA_LABEL,
     REBASABLE_LABEL,
 )
+from tests.image_helpers import relabel as set_labels
 from tests.lifecycle.e2e.conftest import (  # noqa: F401 (e2e_home is a fixture)
     build_args,
     cnbsdk,
@@ -58,19 +56,8 @@ def inspect_json(image: str) -> dict[str, Any]:
 
 
 def relabel(source_ref: str, dest_ref: str, **changes: str) -> None:
-    """Copy an image with some labels replaced (same layers, a new config)."""
-    source = open_source(source_ref)
-    try:
-        manifest, config = read_image(source)
-        labels = dict(config.labels)
-        labels.update({name.replace("__", "."): value for name, value in changes.items()})
-        dest = open_destination(dest_ref)
-        try:
-            write_image(dest, replace(config, labels=labels), [], base=(source, manifest))
-        finally:
-            dest.close()
-    finally:
-        source.close()
+    """Copy an image with some labels replaced (``io__buildpacks__x`` names io.buildpacks.x)."""
+    set_labels(source_ref, dest_ref, {name.replace("__", "."): v for name, v in changes.items()})
 
 
 def test_text_view_shows_what_pack_inspect_shows(app_image: str) -> None:

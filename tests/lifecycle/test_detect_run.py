@@ -1,5 +1,6 @@
-"""SubprocessDetectRunner running real bash buildpacks (tests/lifecycle/fixtures/*/bin/detect):
-cwd, filtered env, CNB_* inputs, legacy arguments, captured output, exit codes, plan reading."""
+"""SandboxDetectRunner on the host (HostRunner) running real bash buildpacks
+(tests/lifecycle/fixtures/*/bin/detect): cwd, filtered env, CNB_* inputs, legacy arguments,
+captured output, exit codes, plan reading."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cnbsdk.lifecycle.detect import SubprocessDetectRunner, detect
+from cnbsdk.lifecycle.detect import SandboxDetectRunner, detect
 from cnbsdk.lifecycle.order import BuildpackIndex, expand_order
+from cnbsdk.lifecycle.sandbox import HostRunner
+from cnbsdk.lifecycle.workspace import Workspace
 from cnbsdk.spec.target import Target
 from tests.lifecycle.builders import descriptor, order_of
 
@@ -19,7 +22,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture
 def buildpacks(tmp_path: Path) -> BuildpackIndex:
-    """Each fixture copied to <tmp>/buildpacks/<name> with a buildpack.toml from the model."""
+    """Each fixture copied to <tmp>/buildpacks/<name> (the workspace's buildpacks directory)
+    with a buildpack.toml from the model."""
     root = tmp_path / "buildpacks"
     for fixture in sorted(FIXTURES.iterdir()):
         target = root / fixture.name
@@ -31,16 +35,20 @@ def buildpacks(tmp_path: Path) -> BuildpackIndex:
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> tuple[Path, Path]:
-    app, platform = tmp_path / "app", tmp_path / "platform"
-    app.mkdir()
-    (platform / "env").mkdir(parents=True)
-    return app, platform
+    """The app and platform directories of a workspace rooted at <tmp>."""
+    workspace = Workspace.create(tmp_path)
+    return workspace.app, workspace.platform
 
 
-def _runner(dirs: tuple[Path, Path], **kwargs: object) -> SubprocessDetectRunner:
-    app, platform = dirs
+def _runner(dirs: tuple[Path, Path], **kwargs: object) -> SandboxDetectRunner:
+    workspace = Workspace(dirs[0].parent)
     base = {"PATH": os.environ["PATH"], "HOME": "/home/cnb", "SECRET_TOKEN": "s3cr3t"}
-    return SubprocessDetectRunner(app, platform, base_env=base, **kwargs)  # type: ignore[arg-type]
+    return SandboxDetectRunner(
+        HostRunner(workspace),
+        workspace,
+        base_env=base,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def test_rule_5_detect_runs_in_the_app_with_filtered_env_and_cnb_inputs(

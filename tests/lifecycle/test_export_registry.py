@@ -17,10 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from cnbsdk.cli.main import cli
-from cnbsdk.lifecycle.default_stack import DEFAULT_RUN_IMAGE, default_stack
+from cnbsdk.lifecycle.default_stack import DEFAULT_RUN_IMAGE
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.copy import copy_image
 from cnbsdk.oci.digest import sha256_digest
@@ -28,6 +27,7 @@ from cnbsdk.oci.image import ImageConfig, Manifest, read_image, write_image
 from cnbsdk.oci.layer_tar import TarEntry, write_layer_from_entries
 from cnbsdk.oci.layout import OciLayout
 from cnbsdk.oci.open import open_destination, open_source
+from tests.image_helpers import cnbsdk, private_home, read_image_ref
 from tests.registry_server import RegistryServer
 
 pytestmark = pytest.mark.registry
@@ -39,10 +39,7 @@ BUILDPACKS = Path(__file__).parent / "e2e" / "fixtures" / "buildpacks"
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private CNBSDK_HOME whose store holds the default stack (created once)."""
     path = tmp_path_factory.mktemp("export-registry-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNBSDK_HOME", str(path))
-        patch.delenv("SOURCE_DATE_EPOCH", raising=False)
-        default_stack()
+    with private_home(path):
         yield path
 
 
@@ -65,10 +62,6 @@ def app(tmp_path: Path) -> Path:
     return path
 
 
-def cnbsdk(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
 def build(app: Path, image: str, cache: Path, *extra: str) -> Result:
     """``cnbsdk build`` with the ``layers`` (launch, launch+cache, cache, toml-only layers
     and SBOMs) and ``hello`` buildpacks."""
@@ -82,12 +75,7 @@ def build(app: Path, image: str, cache: Path, *extra: str) -> Result:
 
 
 def read(ref: str) -> tuple[Manifest, ImageConfig, str]:
-    source = open_source(ref)
-    try:
-        manifest, config = read_image(source)
-        raw, _ = source.get_manifest()
-    finally:
-        source.close()
+    manifest, config, raw = read_image_ref(ref)
     return manifest, config, sha256_digest(raw)
 
 

@@ -14,38 +14,23 @@ import uuid
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from cnbsdk.cli.main import cli
 from cnbsdk.errors import ImageError
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.compress import CompressedBlob, CompressionIndex, compress_layer
 from cnbsdk.oci.copy import copy_image
-from cnbsdk.oci.image import ImageConfig, Manifest, read_image, write_image
+from cnbsdk.oci.image import Manifest, write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_dir, write_layer_from_entries
 from cnbsdk.oci.layout import OciLayout
-from cnbsdk.oci.open import open_destination, open_source
+from cnbsdk.oci.open import open_destination
 from cnbsdk.oci.store import store_path
+from tests.image_helpers import cnbsdk, read_image_ref
 from tests.oci.conftest import SAMPLE_CONFIG
 from tests.registry_server import RegistryServer
 
 
-def cnbsdk(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
 def sha256_file(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def read(ref: str) -> tuple[Manifest, ImageConfig, bytes]:
-    source = open_source(ref)
-    try:
-        manifest, config = read_image(source)
-        raw, _ = source.get_manifest()
-    finally:
-        source.close()
-    return manifest, config, raw
 
 
 @pytest.fixture
@@ -83,7 +68,7 @@ def uploads_since(registry: RegistryServer, mark: int) -> list[str]:
 
 def assert_layers_unzip_to_their_diff_ids(layout: Path, tag: str) -> Manifest:
     """Every layer blob of a pulled image, gunzipped, hashes to its diffID."""
-    manifest, config, _ = read(f"oci:{layout}:{tag}")
+    manifest, config, _ = read_image_ref(f"oci:{layout}:{tag}")
     assert len(manifest.layers) == len(config.diff_ids)
     for descriptor, diff_id in zip(manifest.layers, config.diff_ids, strict=True):
         blob = OciLayout(layout).blob_path(descriptor.digest).read_bytes()
@@ -154,7 +139,7 @@ def test_copy_to_a_registry_gzips_plain_layers_once(
     tmp_path: Path,
 ) -> None:
     ref, layers = plain_image
-    plain_manifest, _, plain_raw = read(ref)
+    plain_manifest, _, plain_raw = read_image_ref(ref)
     target = f"{registry_env}/app:1"
 
     first = cnbsdk("copy", ref, target)
@@ -162,7 +147,7 @@ def test_copy_to_a_registry_gzips_plain_layers_once(
     assert first.exit_code == 0, first.output
     assert "Copied 3 blobs" in first.output
     assert f"Gzipped 2 uncompressed layer(s) for docker://{target}: " in first.output
-    manifest, config, raw = read(target)
+    manifest, config, raw = read_image_ref(target)
     assert [d.media_type for d in manifest.layers] == [mt.OCI_LAYER_GZIP] * 2
     assert config.diff_ids == tuple(layer.diff_id for layer in layers)
     assert manifest.config == plain_manifest.config  # the config (image ID) is unchanged
@@ -179,7 +164,7 @@ def test_copy_to_a_registry_gzips_plain_layers_once(
     assert again.exit_code == 0, again.output
     assert "Copied 0 blobs" in again.output
     assert uploads_since(registry, mark) == []
-    assert read(f"{registry_env}/app:2")[2] == raw
+    assert read_image_ref(f"{registry_env}/app:2")[2] == raw
 
     # What was pushed pulls back and verifies; skopeo reads it from the registry too.
     pulled = copy_image(target, f"oci:{tmp_path / 'pulled'}:app")
@@ -214,20 +199,21 @@ def test_no_dest_compress_pushes_the_plain_tars(
     plain_image: tuple[str, list[Layer]], registry_env: str
 ) -> None:
     ref, _ = plain_image
-    _, _, plain_raw = read(ref)
+    _, _, plain_raw = read_image_ref(ref)
     result = cnbsdk("copy", "--no-dest-compress", ref, f"{registry_env}/plain:1")
     assert result.exit_code == 0, result.output
     assert "Gzipped" not in result.output
-    assert read(f"{registry_env}/plain:1")[2] == plain_raw  # byte for byte the store's manifest
+    pushed_raw = read_image_ref(f"{registry_env}/plain:1")[2]
+    assert pushed_raw == plain_raw  # byte for byte the store's manifest
 
 
 def test_copies_to_a_layout_stay_plain_unless_asked(
     plain_image: tuple[str, list[Layer]], tmp_path: Path
 ) -> None:
     ref, _ = plain_image
-    _, _, plain_raw = read(ref)
+    _, _, plain_raw = read_image_ref(ref)
     kept = copy_image(ref, f"oci:{tmp_path / 'kept'}:v1")
-    assert kept.compressed == [] and read(f"oci:{tmp_path / 'kept'}:v1")[2] == plain_raw
+    assert kept.compressed == [] and read_image_ref(f"oci:{tmp_path / 'kept'}:v1")[2] == plain_raw
 
     result = cnbsdk("copy", "--dest-compress", ref, f"oci:{tmp_path / 'gz'}:v1")
     assert result.exit_code == 0, result.output
@@ -258,5 +244,5 @@ def test_a_damaged_plain_layer_fails_in_one_line_and_tags_nothing(
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert layers[1].diff_id in result.stderr and "does not match" in result.stderr
     with pytest.raises(ImageError):
-        read(target)
+        read_image_ref(target)
     assert not (store_path() / "compressed" / (layers[1].diff_id.split(":")[1] + ".json")).exists()

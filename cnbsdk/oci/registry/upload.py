@@ -9,7 +9,7 @@ leaves nothing half-written visible.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -207,16 +207,7 @@ def _upload_whole(
     location: str,
 ) -> None:
     body = _Region(stream, size, digest) if size else b""
-    response = client.send(
-        "PUT",
-        location,
-        scope=push_scope(repository),
-        params={"digest": digest},
-        headers={"Content-Type": "application/octet-stream"},
-        body=body,
-        replayable=False,
-    )
-    _expect(client, response, 201, f"upload of blob {short(digest)} to {repository}")
+    _finish_upload(client, repository, digest, location, body)
 
 
 def _upload_chunks(
@@ -245,12 +236,24 @@ def _upload_chunks(
         _expect(client, response, 202, f"chunk at byte {offset} of blob {short(digest)}")
         location = response.headers.get("Location") or location
         offset += length
+    _finish_upload(client, repository, digest, location, None)
+
+
+def _finish_upload(
+    client: RegistryClient,
+    repository: str,
+    digest: str,
+    location: str,
+    body: bytes | Iterable[bytes] | None,
+) -> None:
+    """The closing ``PUT ?digest=``: with the whole blob as ``body``, or none after chunks."""
     response = client.send(
         "PUT",
         location,
         scope=push_scope(repository),
         params={"digest": digest},
         headers={"Content-Type": "application/octet-stream"},
+        body=body,
         replayable=False,
     )
     _expect(client, response, 201, f"upload of blob {short(digest)} to {repository}")

@@ -19,15 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from cnbsdk.cli.main import cli
 from cnbsdk.lifecycle.cache import VolumeCache
-from cnbsdk.lifecycle.default_stack import DefaultStack, default_stack
+from cnbsdk.lifecycle.default_stack import DefaultStack
 from cnbsdk.oci.digest import sha256_digest
-from cnbsdk.oci.image import ImageConfig, Manifest, read_image
-from cnbsdk.oci.open import open_source
+from cnbsdk.oci.image import ImageConfig, Manifest
 from cnbsdk.spec.labels import LIFECYCLE_METADATA_LABEL, LifecycleMetadata
+from tests.image_helpers import (
+    cnbsdk,  # noqa: F401 (the e2e tests import it from here)
+    private_home,
+    read_image_ref,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BUILDPACKS = FIXTURES / "buildpacks"
@@ -41,11 +43,8 @@ def buildpack(name: str) -> str:
 @pytest.fixture(scope="session")
 def e2e_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DefaultStack]:
     """A private CNBSDK_HOME (its image store holds the default stack, created once)."""
-    home = tmp_path_factory.mktemp("cnbsdk-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNBSDK_HOME", str(home))
-        patch.delenv("SOURCE_DATE_EPOCH", raising=False)
-        yield default_stack()
+    with private_home(tmp_path_factory.mktemp("cnbsdk-home")) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -62,11 +61,6 @@ def out(tmp_path: Path) -> Path:
     path = tmp_path / "out"
     path.mkdir()
     return path
-
-
-def cnbsdk(*args: str) -> Result:
-    """The CLI in this process (fast: one import of everything per session)."""
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def build_args(app: Path, image: str, cache: Path, *buildpacks: str, extra: tuple[str, ...] = ()):
@@ -91,12 +85,7 @@ class ImageInfo:
 
 
 def read_app_image(ref: str) -> ImageInfo:
-    source = open_source(ref)
-    try:
-        manifest, config = read_image(source)
-        raw, _kind = source.get_manifest()
-    finally:
-        source.close()
+    manifest, config, raw = read_image_ref(ref)
     return ImageInfo(manifest, config, sha256_digest(raw))
 
 
