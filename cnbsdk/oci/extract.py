@@ -1,6 +1,6 @@
 """Safe extraction of layer tars (plain or gzip) into a directory, applying whiteouts.
 
-Rules (docs/architecture.md, "Images"):
+Rules (docs/images.md):
 
 - Names are taken relative to the target: a leading ``/`` is dropped (layer names are
   absolute), ``.`` is ignored, and any ``..`` component is refused.
