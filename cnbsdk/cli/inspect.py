@@ -3,8 +3,9 @@
 ``inspect`` dispatches on what the image is (``VIEWS``, first match wins): an app image
 (``io.buildpacks.lifecycle.metadata``) gets the app view of ``cnbsdk.lifecycle.app_inspect``;
 a builder gets the builder view; anything else the plain view, where ``describe_image``
-gathers the facts as plain data (the ``--json`` output) and ``render_description`` turns
-them into text (extra plain sections go in ``SECTIONS``). ``--plain`` forces the plain view.
+gathers the facts as plain data (the ``--json`` output; ``cnbsdk.oci.describe``, shared with
+the app view) and ``render_description`` turns them into text (extra plain sections go in
+``SECTIONS``). ``--plain`` forces the plain view.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from cnbsdk.distribution.builder_inspect import (
     render_builder,
 )
 from cnbsdk.lifecycle.app_inspect import describe_app_image, is_app_image, render_app_image
-from cnbsdk.oci.image import ImageConfig, ResolvedImage, read_config, resolve_image
-from cnbsdk.oci.open import open_source
+from cnbsdk.oci.describe import describe_plain_image
+from cnbsdk.oci.image import ImageConfig, ResolvedImage
+from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
 
 # Extra sections: each takes the image config and returns (title, data) or None.
@@ -57,12 +59,7 @@ VIEWS: list[ImageView] = [
 def read_for_inspect(reference: str) -> tuple[str, ResolvedImage, ImageConfig]:
     """The canonical reference text, the resolved manifest and the config of an image."""
     ref = parse_reference(reference)
-    source = open_source(ref)
-    try:
-        resolved = resolve_image(source)
-        config = read_config(source, resolved.manifest)
-    finally:
-        source.close()
+    resolved, config = read_manifest_and_config(ref)
     return str(ref), resolved, config
 
 
@@ -77,35 +74,9 @@ def describe_image(reference: str) -> dict[str, Any]:
 
 
 def describe_plain(reference: str, resolved: ResolvedImage, config: ImageConfig) -> dict[str, Any]:
-    """The plain view's data: manifest, config, labels, layers and history."""
-    manifest = resolved.manifest
-    diff_ids = list(config.diff_ids) + [""] * (len(manifest.layers) - len(config.diff_ids))
-    description: dict[str, Any] = {
-        "reference": reference,
-        "digest": resolved.digest,
-        "mediaType": resolved.media_type,
-        "platform": str(config.platform),
-        "created": config.created,
-        "user": config.user,
-        "entrypoint": list(config.entrypoint) if config.entrypoint is not None else None,
-        "cmd": list(config.cmd) if config.cmd is not None else None,
-        "workingDir": config.working_dir,
-        "env": list(config.env),
-        "labels": dict(sorted(config.labels.items())),
-        "config": {"digest": manifest.config.digest, "size": manifest.config.size},
-        "layers": [
-            {
-                "digest": layer.digest,
-                "size": layer.size,
-                "diffID": diff_id,
-                "mediaType": layer.media_type,
-            }
-            for layer, diff_id in zip(manifest.layers, diff_ids, strict=False)
-        ],
-        "history": [h.to_json() for h in config.history],
-    }
-    if resolved.index_digest:
-        description["indexDigest"] = resolved.index_digest
+    """The plain view's data: manifest, config, labels, layers and history, then the
+    ``SECTIONS``."""
+    description = describe_plain_image(reference, resolved, config)
     for section in SECTIONS:
         extra = section(config)
         if extra is not None:

@@ -39,9 +39,9 @@ from typing import Any
 from cnbsdk import __version__
 from cnbsdk.distribution.buildpack_layer import buildpack_layer, buildpack_layers_label_entry
 from cnbsdk.errors import CnbError, PackageError
-from cnbsdk.oci.image import HistoryEntry, ImageConfig, read_config, resolve_image, write_image
+from cnbsdk.oci.image import HistoryEntry, ImageConfig, resolve_image, write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_entries
-from cnbsdk.oci.open import open_destination, open_source
+from cnbsdk.oci.open import open_destination, open_source, read_manifest_and_config
 from cnbsdk.spec.builder_toml import BuilderModule, BuilderToml
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.ids import SUPPORTED_BUILDPACK_APIS, BuildpackVersion
@@ -349,12 +349,7 @@ class BaseImage:
 
 def read_build_image(reference: str, *, file: str) -> BaseImage:
     try:
-        source = open_source(reference)
-        try:
-            resolved = resolve_image(source)
-            config = read_config(source, resolved.manifest)
-        finally:
-            source.close()
+        resolved, config = read_manifest_and_config(reference)
     except CnbError as error:
         raise PackageError(
             f"cannot read the build image {reference}: {error}", file=file, field="build.image"
@@ -383,12 +378,7 @@ def check_run_images(
     for index, run_image in enumerate(run_images):
         for candidate in run_image.candidates:
             try:
-                source = open_source(candidate)
-                try:
-                    resolved = resolve_image(source, wanted)
-                    config = read_config(source, resolved.manifest)
-                finally:
-                    source.close()
+                _resolved, config = read_manifest_and_config(candidate, wanted)
             except CnbError as error:
                 log(f"Warning: cannot read run image {candidate} to check its platform: {error}")
                 continue

@@ -22,8 +22,8 @@ from cnbsdk.distribution.builder import (
 from cnbsdk.errors import CnbError, ImageError
 from cnbsdk.oci.digest import HashingReader, verify
 from cnbsdk.oci.extract import extract_layer
-from cnbsdk.oci.image import ImageConfig, ResolvedImage, read_config, resolve_image
-from cnbsdk.oci.open import open_source
+from cnbsdk.oci.image import ImageConfig, ResolvedImage, resolve_image
+from cnbsdk.oci.open import open_source, read_manifest_and_config
 from cnbsdk.spec.fields import Fields
 from cnbsdk.spec.order import OrderGroup
 from cnbsdk.spec.platform_files import RunImage
@@ -175,12 +175,7 @@ def _buildpacks(metadata: dict[str, Any], layers: Any) -> tuple[BuilderBuildpack
 
 def read_builder(reference: str) -> BuilderInfo:
     """Read a builder's labels from wherever it is (store, ``oci:``, registry)."""
-    source = open_source(reference)
-    try:
-        resolved = resolve_image(source)
-        config = read_config(source, resolved.manifest)
-    finally:
-        source.close()
+    resolved, config = read_manifest_and_config(reference)
     return builder_info(reference, resolved.digest, config)
 
 

@@ -30,8 +30,7 @@ from cnbsdk.buildpack.plugin import BuildpackPlugin, installed_buildpacks
 from cnbsdk.distribution import vendor
 from cnbsdk.distribution.builder import LifecycleBundle, assemble_builder
 from cnbsdk.errors import CnbError, PackageError
-from cnbsdk.oci.image import read_image
-from cnbsdk.oci.open import open_source
+from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.oci.store import cnbsdk_home
 from cnbsdk.spec.builder_toml import BuilderModule, BuilderToml
@@ -162,15 +161,9 @@ def default_builder_fingerprint(
 def recorded_fingerprint(reference: str) -> str | None:
     """The fingerprint label of the builder at ``reference``; None when there is none."""
     try:
-        source = open_source(reference)
+        _resolved, config = read_manifest_and_config(reference)
     except CnbError:
         return None
-    try:
-        _manifest, config = read_image(source)
-    except CnbError:
-        return None
-    finally:
-        source.close()
     return config.labels.get(FINGERPRINT_LABEL)
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnbsdk.errors import CnbError, ImageError, RegistryError
-from cnbsdk.oci.image import ImageConfig, Manifest, read_image
+from cnbsdk.oci.image import ImageConfig, Manifest
 from cnbsdk.oci.layout import OciLayout
-from cnbsdk.oci.open import open_source
+from cnbsdk.oci.open import open_source, read_manifest_and_config
 from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, OCI, STORE, ImageRef, as_reference
 from cnbsdk.oci.store import ImageStore, store_tag
 from cnbsdk.oci.transport import ImageSource
@@ -97,11 +97,7 @@ def read_previous_image(
     if image_missing(image_ref):
         return None
     try:
-        source = open_source(image_ref)
-        try:
-            manifest, config = read_image(source)
-        finally:
-            source.close()
+        resolved, config = read_manifest_and_config(image_ref)
     except ImageError as error:
         if image_ref.transport == DOCKER and _registry_not_found(error):
             return None
@@ -115,7 +111,7 @@ def read_previous_image(
             warn(f"Ignoring the previous image's metadata ({image_ref}): {error}")
     return PreviousImage(
         ref=str(ref),
-        manifest=manifest,
+        manifest=resolved.manifest,
         config=config,
         metadata=metadata,
         source_ref=str(image_ref),

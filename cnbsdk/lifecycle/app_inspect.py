@@ -17,6 +17,7 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from cnbsdk.oci.describe import image_facts, with_index_digest
 from cnbsdk.oci.digest import Descriptor
 from cnbsdk.oci.image import ImageConfig, ResolvedImage
 from cnbsdk.spec.labels import (
@@ -106,16 +107,7 @@ def describe_app_image(
 
     description: dict[str, Any] = {
         "kind": APP_VIEW_KIND,
-        "reference": reference,
-        "digest": resolved.digest,
-        "mediaType": resolved.media_type,
-        "platform": str(config.platform),
-        "created": config.created,
-        "user": config.user,
-        "entrypoint": list(config.entrypoint) if config.entrypoint is not None else None,
-        "cmd": list(config.cmd) if config.cmd is not None else None,
-        "workingDir": config.working_dir,
-        "env": list(config.env),
+        **image_facts(reference, resolved, config),
         "stack": labels.get(STACK_ID_LABEL, "") or labels.get(BASE_ID_LABEL, ""),
         "base": {
             "reference": run_image.reference,
@@ -168,9 +160,7 @@ def describe_app_image(
         "project": project.to_dict().get("source", {}),
         "layerCount": len(resolved.manifest.layers),
     }
-    if resolved.index_digest:
-        description["indexDigest"] = resolved.index_digest
-    return description
+    return with_index_digest(description, resolved)
 
 
 # -- text ---------------------------------------------------------------------------------------

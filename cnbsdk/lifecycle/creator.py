@@ -60,9 +60,10 @@ from cnbsdk.lifecycle.restore import restore
 from cnbsdk.lifecycle.rootfs import unpacked_rootfs
 from cnbsdk.lifecycle.sandbox import BubblewrapRunner, HostRunner
 from cnbsdk.lifecycle.scratch import build_scratch_dir
+from cnbsdk.lifecycle.signals import signals_handled
 from cnbsdk.lifecycle.workspace import Workspace
-from cnbsdk.oci.image import ImageConfig, read_image
-from cnbsdk.oci.open import open_source
+from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.ids import BuildpackId
@@ -652,11 +653,7 @@ def _build_image(ref: str, sandbox: bool) -> tuple[ImageConfig, Path | None]:
     if sandbox:
         unpacked = unpacked_rootfs(ref)
         return unpacked.config, unpacked.rootfs
-    source = open_source(ref)
-    try:
-        _manifest, config = read_image(source)
-    finally:
-        source.close()
+    _resolved, config = read_manifest_and_config(ref)
     return config, None
 
 
@@ -678,11 +675,7 @@ def _cnb_user(config: ImageConfig, ref: str) -> tuple[int, int]:
 
 def run_image_target(ref: str) -> Target:
     """The run image's os/arch/variant and distro, for ``CNB_TARGET_*`` (digest §1.4)."""
-    source = open_source(ref)
-    try:
-        _manifest, config = read_image(source)
-    finally:
-        source.close()
+    _resolved, config = read_manifest_and_config(ref)
     labels = config.labels
     name = labels.get("io.buildpacks.base.distro.name", "")
     version = labels.get("io.buildpacks.base.distro.version", "")
@@ -763,20 +756,10 @@ class PhaseTimer:
 @contextmanager
 def _interrupts_raise() -> Iterator[None]:
     """SIGINT and SIGTERM raise ``BuildInterrupted`` in the main thread, so every ``finally``
-    (cache abort, destination close, workspace removal) runs. Handlers are restored after."""
-    try:
-        previous = {
-            signum: signal.signal(signum, _raise_interrupted)
-            for signum in (signal.SIGINT, signal.SIGTERM)
-        }
-    except ValueError:  # not the main thread: leave signals alone
+    (cache abort, destination close, workspace removal) runs. Handlers are restored after;
+    outside the main thread signals are left alone."""
+    with signals_handled(_raise_interrupted, (signal.SIGINT, signal.SIGTERM)):
         yield
-        return
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:

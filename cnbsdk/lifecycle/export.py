@@ -50,8 +50,6 @@ from cnbsdk.oci.image import (
     HistoryEntry,
     ImageConfig,
     Manifest,
-    read_config,
-    resolve_image,
     write_image,
 )
 from cnbsdk.oci.layer_tar import (
@@ -67,7 +65,7 @@ from cnbsdk.oci.layer_tar import (
     write_layer_from_dir,
     write_layer_from_entries,
 )
-from cnbsdk.oci.open import open_destination, open_source
+from cnbsdk.oci.open import open_destination, open_image
 from cnbsdk.oci.reference import DOCKER, as_reference
 from cnbsdk.oci.transport import ImageDestination, ImageSource
 from cnbsdk.spec.ids import BuildpackId
@@ -404,10 +402,8 @@ class _Exporter:
         progress: ProgressFactory,
     ) -> ExportReport:
         entrypoint, process_message = self._entrypoint(default_process)
-        run_source = open_source(run_image)
-        try:
-            resolved = resolve_image(run_source)
-            run_config = read_config(run_source, resolved.manifest)
+        with open_image(run_image) as run:
+            run_source, resolved, run_config = run.source, run.resolved, run.config
             if not run_config.diff_ids:
                 raise BuildError("the run image has no layers", field="run-image")
             buildpacks = self._buildpack_layers()
@@ -448,8 +444,6 @@ class _Exporter:
             digest, manifest_size = self._write(
                 image, config, run_source, resolved.manifest, progress
             )
-        finally:
-            run_source.close()
         self.log(f"*** Images ({digest}):")
         self.log(f"      {image}")
         self.log(f"*** Manifest Size: {manifest_size}")

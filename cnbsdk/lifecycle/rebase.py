@@ -34,8 +34,8 @@ from cnbsdk.errors import BuildError, CnbError, ImageError
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.copy import CopyReport, transfer_blob
 from cnbsdk.oci.digest import Descriptor, sha256_digest
-from cnbsdk.oci.image import HistoryEntry, ImageConfig, Manifest, read_config, resolve_image
-from cnbsdk.oci.open import open_destination, open_source
+from cnbsdk.oci.image import HistoryEntry, ImageConfig, Manifest
+from cnbsdk.oci.open import open_destination, open_image
 from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, OCI, STORE, ImageRef, parse_reference
 from cnbsdk.oci.transport import ImageDestination, ImageSource
 from cnbsdk.spec.ids import ApiVersion
@@ -193,20 +193,15 @@ def rebase(
 @contextmanager
 def _opened(text: str) -> Iterator[_Image]:
     ref = parse_reference(text)
-    source = open_source(ref)
-    try:
-        resolved = resolve_image(source)
-        manifest = resolved.manifest.as_oci()
-        config = read_config(source, resolved.manifest)
+    with open_image(ref) as image:
+        manifest, config = image.resolved.manifest.as_oci(), image.config
         if len(manifest.layers) != len(config.diff_ids):
             raise ImageError(
                 f"the manifest has {len(manifest.layers)} layers but the config "
                 f"{len(config.diff_ids)} diff_ids",
                 file=text,
             )
-        yield _Image(text, ref, source, manifest, config, resolved.digest)
-    finally:
-        source.close()
+        yield _Image(text, ref, image.source, manifest, config, image.resolved.digest)
 
 
 def _lifecycle_metadata(app: _Image) -> LifecycleMetadata:

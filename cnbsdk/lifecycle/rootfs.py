@@ -27,8 +27,8 @@ from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.sandbox import ensure_mount_points, home_directory
 from cnbsdk.oci.digest import Descriptor, HashingReader, digest_hex, verify
 from cnbsdk.oci.extract import extract_layer
-from cnbsdk.oci.image import ImageConfig, read_config, resolve_image
-from cnbsdk.oci.open import open_source
+from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.open import open_image
 from cnbsdk.oci.transport import ImageSource
 from cnbsdk.stacks.cache import cache_root
 
@@ -64,19 +64,14 @@ def unpacked_rootfs(image_ref: str, *, cache_dir: Path | None = None) -> Unpacke
     ``cache_dir`` defaults to ``cache_root()/rootfs``.
     """
     base = cache_dir if cache_dir is not None else cache_root() / "rootfs"
-    source = open_source(image_ref)
-    try:
-        resolved = resolve_image(source)
-        config = read_config(source, resolved.manifest)
-        final = base / digest_hex(resolved.digest)
+    with open_image(image_ref) as image:
+        final = base / digest_hex(image.resolved.digest)
         if not final.is_dir():
             base.mkdir(parents=True, exist_ok=True)
             with _locked(base / f"{final.name}.lock"):
                 if not final.is_dir():
-                    _unpack(source, resolved.manifest.layers, config, final)
-    finally:
-        source.close()
-    return UnpackedImage(final, config, resolved.digest)
+                    _unpack(image.source, image.resolved.manifest.layers, image.config, final)
+    return UnpackedImage(final, image.config, image.resolved.digest)
 
 
 def _unpack(

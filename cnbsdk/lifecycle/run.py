@@ -42,6 +42,7 @@ from cnbsdk.errors import BuildError, CnbError
 from cnbsdk.lifecycle.rootfs import UnpackedImage, remove_tree
 from cnbsdk.lifecycle.run_cache import app_rootfs
 from cnbsdk.lifecycle.sandbox import HOST_FILES, check_bubblewrap
+from cnbsdk.lifecycle.signals import signals_handled
 
 LAUNCHER = "/cnb/lifecycle/launcher"
 PROCESS_DIR = "/cnb/process"
@@ -423,18 +424,9 @@ class _Sandbox:
 
     @contextmanager
     def forwarding_signals(self) -> Iterator[None]:
-        try:
-            previous = {
-                signum: signal.signal(signum, self._forward) for signum in FORWARDED_SIGNALS
-            }
-        except ValueError:  # not the main thread: --die-with-parent still applies
+        # Outside the main thread nothing is forwarded: --die-with-parent still applies.
+        with signals_handled(self._forward, FORWARDED_SIGNALS):
             yield
-            return
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
     def _forward(self, signum: int, _frame: FrameType | None) -> None:
         process = self._process

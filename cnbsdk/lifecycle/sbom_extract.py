@@ -26,8 +26,8 @@ from cnbsdk.errors import ExtractionError, ImageError
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.digest import Descriptor, HashingReader
 from cnbsdk.oci.extract import extract_layer
-from cnbsdk.oci.image import ImageConfig, read_config, resolve_image
-from cnbsdk.oci.open import open_source
+from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.open import open_image
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.oci.transport import ImageSource
 from cnbsdk.spec.labels import LIFECYCLE_METADATA_LABEL, LifecycleMetadata
@@ -82,11 +82,8 @@ def extract_launch_sboms(reference: str, output_dir: Path) -> SbomExtraction:
     if target.exists() or target.is_symlink():
         raise ImageError("already exists; choose another --output-dir", file=str(target))
     ref = parse_reference(reference)
-    source = open_source(ref)
-    try:
-        resolved = resolve_image(source)
-        config = read_config(source, resolved.manifest)
-        layers = resolved.manifest.layers
+    with open_image(ref) as image:
+        source, config, layers = image.source, image.config, image.resolved.manifest.layers
         diff_id = find_sbom_layer(reference, config, layers)
         descriptor = layers[config.diff_ids.index(diff_id)]
         with _new_dir(output_dir) as made:
@@ -105,8 +102,6 @@ def extract_launch_sboms(reference: str, output_dir: Path) -> SbomExtraction:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             made.keep()
-    finally:
-        source.close()
     return SbomExtraction(output_dir, files, descriptor, diff_id)
 
 

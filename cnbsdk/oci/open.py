@@ -1,9 +1,16 @@
-"""Opening any image reference as a source or a destination."""
+"""Opening any image reference as a source or a destination, and reading an image's
+manifest and config through one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 from cnbsdk.errors import ImageError
+from cnbsdk.oci.digest import Platform
 from cnbsdk.oci.docker_archive import DockerArchiveDestination, DockerArchiveSource
+from cnbsdk.oci.image import ImageConfig, ResolvedImage, read_config, resolve_image
 from cnbsdk.oci.layout import OciLayoutDestination, OciLayoutSource
 from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, OCI, STORE, ImageRef, as_reference
 from cnbsdk.oci.store import ImageStore
@@ -24,6 +31,36 @@ def open_source(ref: str | ImageRef) -> ImageSource:
 
         return RegistrySource(ref)  # type: ignore[no-any-return]
     raise ImageError(f"unknown transport {ref.transport!r}")
+
+
+@dataclass(frozen=True)
+class OpenedImage:
+    """An image open for reading: its source (for blobs), resolved manifest and config."""
+
+    source: ImageSource
+    resolved: ResolvedImage
+    config: ImageConfig
+
+
+@contextmanager
+def open_image(ref: str | ImageRef, wanted: Platform | None = None) -> Iterator[OpenedImage]:
+    """Open ``ref``, resolve its manifest (the ``wanted`` platform's under an index, else
+    this machine's) and read its config; the source is closed on leaving the block."""
+    source = open_source(ref)
+    try:
+        resolved = resolve_image(source, wanted)
+        yield OpenedImage(source, resolved, read_config(source, resolved.manifest))
+    finally:
+        source.close()
+
+
+def read_manifest_and_config(
+    ref: str | ImageRef, wanted: Platform | None = None
+) -> tuple[ResolvedImage, ImageConfig]:
+    """The resolved manifest and the config of the image at ``ref`` (no blob is fetched
+    but the config)."""
+    with open_image(ref, wanted) as image:
+        return image.resolved, image.config
 
 
 def open_destination(ref: str | ImageRef) -> ImageDestination:

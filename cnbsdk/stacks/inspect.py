@@ -10,8 +10,7 @@ import tarfile
 
 from cnbsdk.errors import StackError
 from cnbsdk.oci import media_types as mt
-from cnbsdk.oci.image import read_image
-from cnbsdk.oci.open import open_source
+from cnbsdk.oci.open import open_image
 from cnbsdk.stacks.sbom import SBOM_LABEL
 
 _MAX_SBOM_LAYER = 64 << 20
@@ -19,9 +18,8 @@ _MAX_SBOM_LAYER = 64 << 20
 
 def read_os_sbom(ref: str) -> bytes:
     """The CycloneDX JSON bytes of the image's OS SBOM (the layer named by its label)."""
-    source = open_source(ref)
-    try:
-        manifest, config = read_image(source)
+    with open_image(ref) as image:
+        manifest, config = image.resolved.manifest, image.config
         raw_label = config.labels.get(SBOM_LABEL)
         if raw_label is None:
             raise StackError(
@@ -44,10 +42,8 @@ def read_os_sbom(ref: str) -> bytes:
             raise StackError(
                 "names a layer too large to be an SBOM layer", file=ref, field=SBOM_LABEL
             )
-        with source.open_blob(descriptor.digest) as stream:
+        with image.source.open_blob(descriptor.digest) as stream:
             blob = stream.read(descriptor.size + 1)
-    finally:
-        source.close()
     compressed = descriptor.media_type in (mt.OCI_LAYER_GZIP, mt.DOCKER_LAYER_GZIP)
     tar_bytes = gzip.decompress(blob) if compressed else blob
     if "sha256:" + hashlib.sha256(tar_bytes).hexdigest() != diff_id:
