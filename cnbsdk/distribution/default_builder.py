@@ -21,7 +21,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from cnbsdk.buildpack.plugin import BuildpackPlugin, installed_buildpacks
 from cnbsdk.distribution import vendor
 from cnbsdk.distribution.builder import LifecycleBundle, assemble_builder
 from cnbsdk.errors import CnbError, PackageError
+from cnbsdk.oci.digest import tree_digest
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.oci.store import cnbsdk_home
@@ -44,7 +44,6 @@ Log = Callable[[str], None]
 DEFAULT_BUILDER = "cnbsdk/builder:bookworm"
 FINGERPRINT_LABEL = "dev.cnbsdk.builder.fingerprint"
 CONFIG_KEY = "default-builder"
-_SKIPPED = ("__pycache__",)
 
 
 def config_path() -> Path:
@@ -88,32 +87,6 @@ def default_builder_ref() -> str:
 # -- fingerprint -------------------------------------------------------------------------
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def tree_digest(root: Path) -> str:
-    """A digest of a file or a tree's relative paths and contents (``__pycache__`` left out),
-    so editing any file of a plugin changes it."""
-    digest = hashlib.sha256()
-    if root.is_file():
-        digest.update(_file_digest(root).encode())
-        return digest.hexdigest()
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED)
-        for name in sorted(files):
-            if name.endswith(".pyc"):
-                continue
-            path = Path(directory, name)
-            digest.update(str(path.relative_to(root)).encode("utf-8", "surrogateescape") + b"\0")
-            digest.update(_file_digest(path).encode() + b"\n")
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class PluginState:
     """What the fingerprint records of one plugin buildpack."""
@@ -126,7 +99,7 @@ class PluginState:
     def of(cls, plugin: BuildpackPlugin) -> PluginState:
         info = plugin.descriptor.buildpack
         content = hashlib.sha256(
-            (_file_digest(plugin.descriptor_path) + tree_digest(plugin.package_root)).encode()
+            (tree_digest(plugin.descriptor_path) + tree_digest(plugin.package_root)).encode()
         ).hexdigest()
         return cls(str(info.id), str(info.version), content)
 
@@ -141,7 +114,7 @@ def default_builder_fingerprint(
 ) -> str:
     """``sha256:<hex>`` over everything the default builder is made from."""
     data = {
-        "stack-lock": _file_digest(stack_lock) if stack_lock.is_file() else "",
+        "stack-lock": tree_digest(stack_lock) if stack_lock.is_file() else "",
         "images": [build_image, run_image],
         "buildpacks": sorted([p.id, p.version, p.content] for p in plugins),
         # What packaging adds to each plugin: the vendored runtime and the packager's own
@@ -150,7 +123,7 @@ def default_builder_fingerprint(
         "packager": tree_digest(Path(__file__).parent),
         "lifecycle": [
             lifecycle.version,
-            sorted((name, _file_digest(Path(path))) for name, path in lifecycle.binaries.items()),
+            sorted((name, tree_digest(Path(path))) for name, path in lifecycle.binaries.items()),
             lifecycle.apis_json(),
         ],
     }

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import re
 import shutil
@@ -32,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 
 from cnbsdk.errors import BuildError, CnbError
+from cnbsdk.oci.digest import file_sha256
 from cnbsdk.oci.layer_tar import ParentDir, write_layer_from_dir
 from cnbsdk.spec.labels import (
     CACHE_METADATA_LABEL,
@@ -64,15 +64,13 @@ def tar_name(diff_id: str) -> str:
     return f"{diff_id}.tar"
 
 
-def file_sha256(path: Path) -> str:
-    """``sha256:<hex>`` of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as stream:
-        buffer = bytearray(_CHUNK)
-        view = memoryview(buffer)
-        while n := stream.readinto(buffer):
-            digest.update(view[:n])
-    return "sha256:" + digest.hexdigest()
+def _stamp(path: Path) -> tuple[int, int, int, int] | None:
+    """What identifies a file's content for the process: device, inode, size, mtime."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -269,10 +267,17 @@ class VolumeCache:
         return {p.name[: -len(".tar")] for p in committed.iterdir() if _DIFF_ID.match(p.stem or "")}
 
     def layer_tar(
-        self, diff_id: str, *, name: str | None = None, warn: Warn | None = None
+        self,
+        diff_id: str,
+        *,
+        name: str | None = None,
+        warn: Warn | None = None,
+        verify: bool = True,
     ) -> Path | None:
         """The committed tar of ``diff_id`` once its sha256 is checked; None (and a warning
-        naming ``name``, e.g. ``<bp>:<layer>``) when it is missing or corrupted."""
+        naming ``name``, e.g. ``<bp>:<layer>``) when it is missing or corrupted. A caller
+        that streams the tar anyway passes ``verify=False``, hashes it on the way and
+        reports the result with ``record_verified``, so the file is read once."""
         self._check_open()
         warn = warn or self.warn
         what = name or diff_id
@@ -282,20 +287,25 @@ class VolumeCache:
         if path is None or not path.is_file():
             warn(f"Skipping cache layer {what}: its tar is not in the cache")
             return None
-        if not self._verify(path, diff_id):
+        if verify and not self._verify(path, diff_id):
             warn(f"Skipping corrupted cache layer {what} (sha mismatch)")
             return None
         return path
+
+    def record_verified(self, path: Path, diff_id: str) -> None:
+        """Remember that ``path`` hashed to ``diff_id`` (a reader streamed and hashed it), so
+        reusing it in the next generation does not hash it again."""
+        stamp = _stamp(path)
+        if stamp is not None:
+            _VERIFIED[diff_id] = stamp
 
     def _verify(self, path: Path, diff_id: str) -> bool:
         """True when the file hashes to ``diff_id``. Remembered per file (device, inode, size,
         mtime) for the process, so restore and export, and the hard link of a tar in the next
         generation, hash it once."""
-        try:
-            info = path.stat()
-        except OSError:
+        stamp = _stamp(path)
+        if stamp is None:
             return False
-        stamp = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
         if _VERIFIED.get(diff_id) == stamp:
             return True
         try:

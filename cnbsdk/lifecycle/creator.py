@@ -62,6 +62,7 @@ from cnbsdk.lifecycle.sandbox import BubblewrapRunner, HostRunner
 from cnbsdk.lifecycle.scratch import build_scratch_dir
 from cnbsdk.lifecycle.signals import signals_handled
 from cnbsdk.lifecycle.workspace import Workspace
+from cnbsdk.oci.digest import tree_digest
 from cnbsdk.oci.image import ImageConfig
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
@@ -540,33 +541,13 @@ def _already_placed(
     a buildpackage also holds): then that copy serves. Different files are refused."""
     if not target.exists():
         return False
-    if _tree_digest(target) == _tree_digest(candidate):
+    if tree_digest(target) == tree_digest(candidate):
         return True
     info = descriptor.buildpack
     raise BuildError(
         f"buildpack {info.id}@{info.version} is given twice with different content "
         f"(again by {source})"
     )
-
-
-def _tree_digest(root: Path) -> str:
-    """A digest of a directory's names, file contents, executable bits and symlinks."""
-    digest = hashlib.sha256()
-    for directory, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in sorted([*dirs, *files]):
-            path = Path(directory, name)
-            info = path.lstat()
-            digest.update(os.path.relpath(path, root).encode() + b"\0")
-            if stat.S_ISLNK(info.st_mode):
-                digest.update(b"L" + os.readlink(path).encode())
-            elif stat.S_ISREG(info.st_mode):
-                digest.update(b"X" if info.st_mode & 0o111 else b"F")
-                with open(path, "rb") as stream:
-                    while chunk := stream.read(1 << 20):
-                        digest.update(chunk)
-            digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def _is_plain_buildpack(path: Path) -> bool:

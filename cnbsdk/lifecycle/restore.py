@@ -43,6 +43,7 @@ from cnbsdk.lifecycle.layer_fingerprint import (
     remember_extracted,
 )
 from cnbsdk.lifecycle.order import GroupElement
+from cnbsdk.oci.digest import HashingReader
 from cnbsdk.oci.extract import extract_layer
 from cnbsdk.spec.ids import LayerName
 from cnbsdk.spec.labels import CacheMetadata, LayerMetadata, LifecycleMetadata
@@ -249,20 +250,27 @@ class _Restorer:
     # -- contents (pass 2) ----------------------------------------------------------------
     def restore_data(self, plan: _Plan) -> None:
         assert self.cache is not None and plan.cache_sha is not None
-        tar = self.cache.layer_tar(plan.cache_sha, name=plan.identifier, warn=self.warn)
+        tar = self.cache.layer_tar(
+            plan.cache_sha, name=plan.identifier, warn=self.warn, verify=False
+        )
         if tar is None:
             self.remove_metadata(plan)
             self.skipped.append(SkippedLayer(plan.identifier, "corrupted or missing in cache"))
             return
         target = self.layers_dir / plan.escaped / plan.name
         try:
-            with self.extracted(tar) as root:
+            with self.extracted(tar, plan.cache_sha) as root:
                 source = _find_subtree(root, (plan.escaped, plan.name))
                 if source is None:
                     raise ImageError(f"the cached tar holds no {plan.escaped}/{plan.name}")
                 _remove_tree(target)
                 os.rename(source, target)
             self.remember(plan, target, tar)
+        except _CorruptTar:
+            self.remove_metadata(plan)
+            self.skipped.append(SkippedLayer(plan.identifier, "corrupted or missing in cache"))
+            self.warn(f"Skipping corrupted cache layer {plan.identifier} (sha mismatch)")
+            return
         except (ImageError, OSError) as error:
             self.remove_metadata(plan)
             reason = str(error) if isinstance(error, ImageError) else error.strerror
@@ -291,9 +299,12 @@ class _Restorer:
             parents=layer_parents("/layers", bp_path, uid=uid, gid=gid),
         )
 
-    def extracted(self, tar: Path) -> _TempTree:
+    def extracted(self, tar: Path, diff_id: str) -> _TempTree:
+        """``tar`` extracted into a temporary tree, hashed as it is read: it must be
+        ``diff_id`` (else ``_CorruptTar``), and the cache then knows it is sound."""
         owner = (self.uid, self.gid) if self.chown else None
-        return _TempTree(self.layers_dir, tar, owner)
+        assert self.cache is not None
+        return _TempTree(self.layers_dir, tar, owner, diff_id, self.cache)
 
     # -- SBOMs (pass 3) -------------------------------------------------------------------
     def restore_sboms(self, sbom_sha: str, plans: Sequence[_Plan]) -> None:
@@ -303,16 +314,18 @@ class _Restorer:
         restored = [p for p in plans if p.cache_sha and p.identifier in self.data]
         if not restored:
             return
-        tar = self.cache.layer_tar(sbom_sha, name="SBOM layer", warn=self.warn)
+        tar = self.cache.layer_tar(sbom_sha, name="SBOM layer", warn=self.warn, verify=False)
         if tar is None:
             return
         try:
-            with self.extracted(tar) as root:
+            with self.extracted(tar, sbom_sha) as root:
                 sbom_root = _find_subtree(root, ("sbom", "cache"))
                 if sbom_root is None:
                     return
                 for plan in restored:
                     self.copy_sboms(sbom_root / plan.escaped / plan.name, plan)
+        except _CorruptTar:
+            self.warn("Skipping corrupted cache layer SBOM layer (sha mismatch)")
         except ImageError as error:
             self.warn(f"Skipping the cached SBOM layer: {error}")
 
@@ -329,23 +342,48 @@ class _Restorer:
             self.sboms.append(str(target.relative_to(self.layers_dir)))
 
 
+class _CorruptTar(Exception):
+    """A cached tar whose content did not hash to its diffID."""
+
+
 class _TempTree:
     """A layer tar extracted into a hidden temporary dir under ``<layers>`` (same
-    filesystem, so restored layers are moved in with one rename), removed on exit."""
+    filesystem, so restored layers are moved in with one rename), removed on exit. The tar
+    is hashed while it is extracted, so it is read once."""
 
-    def __init__(self, layers_dir: Path, tar: Path, owner: tuple[int, int] | None) -> None:
+    def __init__(
+        self,
+        layers_dir: Path,
+        tar: Path,
+        owner: tuple[int, int] | None,
+        diff_id: str,
+        cache: VolumeCache,
+    ) -> None:
         self.layers_dir = layers_dir
         self.tar = tar
         self.owner = owner
+        self.diff_id = diff_id
+        self.cache = cache
         self.root: Path | None = None
 
     def __enter__(self) -> Path:
         self.root = Path(tempfile.mkdtemp(prefix=".restore-", dir=self.layers_dir))
-        # The restored files belong to the user buildpacks run as (``uid``/``gid``), not
-        # to the ids recorded in the tar: under a user namespace those can differ.
-        extract_layer(self.tar, self.root, whiteouts=False, same_owner=False)
-        if self.owner is not None and self.owner != (os.geteuid(), os.getegid()):
-            _chown_tree(self.root, *self.owner)
+        try:
+            with open(self.tar, "rb") as stream:
+                hashing = HashingReader(stream)
+                # The restored files belong to the user buildpacks run as (``uid``/``gid``),
+                # not to the ids recorded in the tar: under a user namespace those differ.
+                extract_layer(hashing, self.root, whiteouts=False, same_owner=False)  # type: ignore[arg-type]
+                while hashing.read(1 << 20):  # the tar may end before the file does
+                    pass
+            if hashing.digest != self.diff_id:
+                raise _CorruptTar(self.diff_id)
+            self.cache.record_verified(self.tar, self.diff_id)
+            if self.owner is not None and self.owner != (os.geteuid(), os.getegid()):
+                _chown_tree(self.root, *self.owner)
+        except BaseException:
+            _remove_tree(self.root)
+            raise
         return self.root
 
     def __exit__(self, *exc: object) -> None:

@@ -6,9 +6,12 @@ Everything that moves a blob hashes it on the way through, so nothing is read tw
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from cnbsdk.errors import ImageError
@@ -31,6 +34,44 @@ def check_digest(value: str, *, field_name: str = "digest", file: str | None = N
             field=field_name,
         )
     return value
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """``sha256:<hex>`` of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as stream:
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        while n := stream.readinto(buffer):
+            digest.update(view[:n])
+    return "sha256:" + digest.hexdigest()
+
+
+_BYTECODE_DIRS = frozenset({"__pycache__"})
+
+
+def tree_digest(root: Path) -> str:
+    """A hex digest of a file, or of a tree's relative paths, file contents, executable bits
+    and symlink targets (``__pycache__`` and ``*.pyc`` left out): equal trees, equal digest."""
+    root = Path(root)
+    if root.is_file():
+        return digest_hex(file_sha256(root))
+    digest = hashlib.sha256()
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _BYTECODE_DIRS)
+        for name in sorted([*dirs, *files]):
+            if name.endswith(".pyc"):
+                continue
+            path = Path(directory, name)
+            info = path.lstat()
+            digest.update(os.fsencode(path.relative_to(root)) + b"\0")
+            if stat.S_ISLNK(info.st_mode):
+                digest.update(b"L" + os.fsencode(os.readlink(path)))
+            elif stat.S_ISREG(info.st_mode):
+                digest.update(b"X" if info.st_mode & 0o111 else b"F")
+                digest.update(file_sha256(path).encode())
+            digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def digest_hex(digest: str) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cnbsdk.errors import StackError
+from cnbsdk.oci.digest import digest_hex, file_sha256
 from cnbsdk.stacks.lock import LockedPackage
 from cnbsdk.stacks.progress import ProgressFactory, silent
 
@@ -288,7 +289,7 @@ class AptWorkspace:
                 raise self._download_error(stderr, lock_file)
             by_sha = {p.sha256: p for p in todo}
             for path in Path(tmp).glob("*.deb"):
-                sha = _sha256(path)
+                sha = digest_hex(file_sha256(path))
                 if sha in by_sha:
                     os.replace(path, self.deb_path(by_sha[sha]))
         still = self.missing(todo)
@@ -333,18 +334,10 @@ def _parse_stanza(stanza: str) -> dict[str, str]:
     return fields
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _verified(path: Path, package: LockedPackage) -> bool:
     try:
         if path.stat().st_size != package.size:
             return False
     except FileNotFoundError:
         return False
-    return _sha256(path) == package.sha256
+    return digest_hex(file_sha256(path)) == package.sha256

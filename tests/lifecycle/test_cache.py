@@ -25,8 +25,8 @@ from cnbsdk.lifecycle.cache import (
     METADATA_FILE,
     STAGING,
     VolumeCache,
-    file_sha256,
 )
+from cnbsdk.oci.digest import file_sha256
 from cnbsdk.oci.layer_tar import ParentDir, write_layer_from_dir
 from cnbsdk.spec.labels import BuildpackLayersMetadata, CacheMetadata, LayerMetadata
 

@@ -307,6 +307,23 @@ def test_a_corrupted_cache_tar_is_skipped_and_the_rest_restored(env: Env):
     assert f"{BP}:broken" not in report.metadata
 
 
+def test_a_cached_tar_is_read_once_hashed_while_it_is_extracted(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.fill_cache({"deps": (layer(cache=True), {"f": "x" * 100_000})})
+    from cnbsdk.lifecycle import cache as cache_module
+
+    cache_module._VERIFIED.clear()
+    hashed_apart: list[Path] = []
+    real = cache_module.file_sha256
+    monkeypatch.setattr(
+        cache_module, "file_sha256", lambda path: hashed_apart.append(path) or real(path)
+    )
+    report = env.restore(None)
+    assert report.data == (f"{BP}:deps",)
+    assert hashed_apart == []  # no separate pass over the tar before extracting it
+
+
 def test_a_cached_tar_without_the_layer_is_a_warning_and_no_metadata_is_left(env: Env):
     with VolumeCache(env.cache_dir) as cache:
         writer = cache.begin()
