@@ -12,19 +12,34 @@ from cnbsdk.cli.main import cli
 COMMANDS_DOC = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
 
 
+CONTEXT = click.Context(cli)
+
+
+def _subcommand(group: click.Group, name: str) -> click.Command:
+    # list_commands/get_command, not .commands: the root group loads commands lazily.
+    command = group.get_command(CONTEXT, name)
+    assert command is not None, name
+    return command
+
+
 def _commands(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     yield path
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            yield from _commands(sub, (*path, name))
+        for name in sorted(command.list_commands(CONTEXT)):
+            yield from _commands(_subcommand(command, name), (*path, name))
 
 
 def _command(path: tuple[str, ...]) -> click.Command:
     command: click.Command = cli
     for name in path:
         assert isinstance(command, click.Group)
-        command = command.commands[name]
+        command = _subcommand(command, name)
     return command
+
+
+def test_the_walk_reaches_every_command_module() -> None:
+    paths = set(_commands(cli))
+    assert {("build",), ("run",), ("package", "builder"), ("stack", "create")} <= paths
 
 
 def test_every_command_and_option_is_documented() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -13,7 +14,20 @@ from cnbsdk.errors import CnbError
 
 
 class CnbGroup(click.Group):
-    """A click group that turns our errors into ``error: ...`` lines and exit 1."""
+    """A click group that turns our errors into ``error: ...`` lines and exit 1, and
+    imports a command's module (``COMMANDS``) only when that command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -71,49 +85,24 @@ def _check_home() -> None:
         raise CnbError(f"{name} ({home}) is not a directory", hint="point it at a directory")
 
 
-# Commands are registered here, one import per module (keep the list sorted).
-from cnbsdk.cli.build import build  # noqa: E402
-
-cli.add_command(build)
-from cnbsdk.cli.buildpacks import buildpacks  # noqa: E402
-
-cli.add_command(buildpacks)
-from cnbsdk.cli.builder import builder  # noqa: E402
-
-cli.add_command(builder)
-from cnbsdk.cli.copy import copy  # noqa: E402
-
-cli.add_command(copy)
-from cnbsdk.cli.detect import detect  # noqa: E402
-
-cli.add_command(detect)
-from cnbsdk.cli.images import images  # noqa: E402
-
-cli.add_command(images)
-from cnbsdk.cli.inspect import inspect  # noqa: E402
-
-cli.add_command(inspect)
-from cnbsdk.cli.new import new  # noqa: E402
-
-cli.add_command(new)
-from cnbsdk.cli.package import package  # noqa: E402
-
-cli.add_command(package)
-from cnbsdk.cli.rebase import rebase  # noqa: E402
-
-cli.add_command(rebase)
-from cnbsdk.cli.run import run  # noqa: E402
-
-cli.add_command(run)
-from cnbsdk.cli.sbom import sbom  # noqa: E402
-
-cli.add_command(sbom)
-from cnbsdk.cli.stack import stack  # noqa: E402
-
-cli.add_command(stack)
-from cnbsdk.cli.validate import validate  # noqa: E402
-
-cli.add_command(validate)
+# Every command lives in its own module, imported only when it runs (or when --help lists
+# them): `cnbsdk run` does not pay for importing the builder. Keep the list sorted.
+COMMANDS: dict[str, str] = {
+    "build": "cnbsdk.cli.build:build",
+    "buildpacks": "cnbsdk.cli.buildpacks:buildpacks",
+    "builder": "cnbsdk.cli.builder:builder",
+    "copy": "cnbsdk.cli.copy:copy",
+    "detect": "cnbsdk.cli.detect:detect",
+    "images": "cnbsdk.cli.images:images",
+    "inspect": "cnbsdk.cli.inspect:inspect",
+    "new": "cnbsdk.cli.new:new",
+    "package": "cnbsdk.cli.package:package",
+    "rebase": "cnbsdk.cli.rebase:rebase",
+    "run": "cnbsdk.cli.run:run",
+    "sbom": "cnbsdk.cli.sbom:sbom",
+    "stack": "cnbsdk.cli.stack:stack",
+    "validate": "cnbsdk.cli.validate:validate",
+}
 
 
 def main() -> None:

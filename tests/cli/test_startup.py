@@ -42,3 +42,15 @@ def test_validating_a_buildpack_toml_does_not_build_grammars():
     )
     assert "jsonschema" in modules  # the schema is still applied
     assert not modules & SLOW
+
+
+def test_a_command_imports_only_its_own_module():
+    modules = loaded_by(
+        "from cnbsdk.cli.main import cli\n"
+        "try:\n    cli.main(['validate', '--help'], prog_name='cnbsdk')\n"
+        "except SystemExit:\n    pass"
+    )
+    assert "cnbsdk.cli.validate" in modules
+    loaded_commands = {m for m in modules if m.startswith("cnbsdk.cli.") and m.count(".") == 2}
+    assert loaded_commands <= {"cnbsdk.cli.main", "cnbsdk.cli.validate"}
+    assert not any(m.startswith(("cnbsdk.lifecycle", "cnbsdk.distribution")) for m in modules)
