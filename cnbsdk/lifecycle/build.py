@@ -44,11 +44,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from cnbsdk.errors import BuildError, SpecError
 from cnbsdk.lifecycle.build_env import (
-    ROOT_DIRS,
     build_env,
     cnb_inputs,
     filtered_base_env,
-    with_env_dir,
+    with_build_layer,
 )
 from cnbsdk.lifecycle.order import GroupElement
 from cnbsdk.lifecycle.plan import ResolvedPlan, buildpack_plan_for, plan_after_build
@@ -439,14 +438,8 @@ def with_build_layers(
         layer = output.directory / name
         if not output.layers[name].effective_types.build or not layer.is_dir():
             continue
-        shown = view.shown(layer) if view is not None else str(layer)
-        for child, variables in ROOT_DIRS:
-            if (layer / child).is_dir():
-                for variable in variables:
-                    existing = result.get(variable, "")
-                    result[variable] = f"{shown}/{child}" + (f":{existing}" if existing else "")
-        result = with_env_dir(result, layer / "env")
-        result = with_env_dir(result, layer / "env.build")
+        shown = view.shown(layer) if view is not None else None
+        result = with_build_layer(result, layer, shown_as=shown)
     return result
 
 

@@ -102,15 +102,19 @@ def with_buildpack_layers(
     return result
 
 
-def with_build_layer(env: Mapping[str, str], layer_dir: str | os.PathLike[str]) -> Env:
-    """One build layer: root dirs prepended, then ``env/``, then ``env.build/``."""
+def with_build_layer(
+    env: Mapping[str, str], layer_dir: str | os.PathLike[str], *, shown_as: str | None = None
+) -> Env:
+    """One build layer: root dirs prepended, then ``env/``, then ``env.build/``. The root
+    dirs go in at ``shown_as`` (where the buildpack sees the layer, e.g. in the sandbox),
+    by default the host path; the env files are read on the host."""
     layer = Path(layer_dir).absolute()
+    shown = shown_as if shown_as is not None else os.fsdecode(layer)
     result = dict(env)
     for child, names in ROOT_DIRS:
-        path = layer / child
-        if path.is_dir():
+        if (layer / child).is_dir():
             for name in names:
-                result[name] = os.fsdecode(path) + _joined_before(result.get(name, ""), ":")
+                result[name] = f"{shown}/{child}" + _joined_before(result.get(name, ""), ":")
     result = with_env_dir(result, layer / "env", default_action=OVERRIDE)
     return with_env_dir(result, layer / "env.build", default_action=OVERRIDE)
 
