@@ -1,7 +1,7 @@
 """Stack creation: image sizes, and creation time cold (empty cache) and warm.
 
-Creates both images of the shipped bookworm stack from its lock three times, each into a
-fresh OCI layout:
+Creates both images of the shipped bookworm stack three times (the first resolves today's
+versions and writes the lock the others use), each into a fresh OCI layout:
 
 - cold:          an empty cache dir (apt-get update, every .deb downloaded, every layer written)
 - warm-debs:     the .deb files cached, every layer written again (what a changed filter costs)
@@ -50,7 +50,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cnbsdk-bench-stacks-") as tmp:
         work = Path(tmp)
         shutil.copy(shipped_stack(), work / "stack-definition.toml")
-        shutil.copy(shipped_stack().with_name("stack.lock"), work / "stack.lock")
+        # No lock copied: the first creation resolves what Debian serves today (the shipped
+        # lock may have gone stale) and writes the lock the later runs reuse.
         cache = args.keep_cache or work / "cache"
         if args.keep_cache is None or not cache.exists():
             shutil.rmtree(cache, ignore_errors=True)

@@ -4,6 +4,7 @@ copying one with changed labels."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -58,3 +59,22 @@ def relabel(source_ref: str, dest_ref: str, labels: Mapping[str, str]) -> None:
             dest.close()
     finally:
         source.close()
+
+
+def shipped_stack_today(dest: Path) -> Path:
+    """A copy of the shipped stack file in ``dest`` with a lock that resolves today: the
+    shipped lock while Debian still serves every pin, else the newest versions (as the
+    default stack does) — so no test depends on the shipped lock still resolving."""
+    from cnbsdk.stacks import shipped_stack
+    from cnbsdk.stacks.cache import cache_root
+    from cnbsdk.stacks.create import stack_workspace
+    from cnbsdk.stacks.definition import StackDefinition
+    from cnbsdk.stacks.follow import follow_lock
+
+    stack_file = dest / "stack-definition.toml"
+    shutil.copy(shipped_stack(), stack_file)
+    definition = StackDefinition.read(stack_file)
+    workspace = stack_workspace(definition, stack_file, cache_root())
+    lock = follow_lock(definition, shipped_stack().with_name("stack.lock"), workspace, cache_root())
+    lock.lock.write(dest / "stack.lock")
+    return stack_file

@@ -28,6 +28,7 @@ from cnbsdk.oci.describe import describe_plain_image
 from cnbsdk.oci.image import ImageConfig, ResolvedImage
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
+from cnbsdk.stacks.inspect import describe_stack_lock, render_stack_lock
 
 # Extra sections: each takes the image config and returns (title, data) or None.
 SECTIONS: list[Callable[[ImageConfig], tuple[str, Any] | None]] = []
@@ -148,4 +149,13 @@ def inspect(reference: str, as_json: bool, plain: bool) -> None:
         description, text = describe_plain(name, resolved, config), render_description
     else:
         description, text = view.describe(name, resolved, config), view.render
-    click.echo(json.dumps(description, indent=2) if as_json else text(description))
+    stack_lock = describe_stack_lock(config.labels)
+    if stack_lock is not None:
+        description["stackLock"] = stack_lock
+    if as_json:
+        click.echo(json.dumps(description, indent=2))
+        return
+    shown = {key: value for key, value in description.items() if key != "stackLock"}
+    click.echo(text(shown))
+    if stack_lock is not None:
+        click.echo("\n".join(render_stack_lock(stack_lock)))

@@ -1,24 +1,39 @@
 """The build and run images a build uses when none are given: cnbsdk's shipped Debian 12
 stack, created once into the local image store (``cnbsdk/build:bookworm`` and
-``cnbsdk/run:bookworm``) from its pinned lock, and reused afterwards.
+``cnbsdk/run:bookworm``) and reused afterwards without touching the network.
 
-Creating them needs the Debian packages of the lock (downloaded once through the host's apt
-configuration and cached under ``cache_root()``); a file lock keeps two builds started at
-the same time from creating them twice.
+They are made from the shipped lock while every pinned ``.deb`` can still be had (the
+download cache first, then the mirror), else from the newest versions (one log line says
+which packages Debian replaced). The lock they were really made from is kept in
+``$CNBSDK_HOME/stacks/bookworm/stack.lock``; ``cnbsdk stack update --default`` patches them.
+A file lock keeps two builds started at the same time from creating them twice.
 """
 
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.oci.store import ImageStore, cnbsdk_home, store_tag
 from cnbsdk.stacks import shipped_stack
-from cnbsdk.stacks.create import create_stack, default_lock_path
+from cnbsdk.stacks.cache import cache_root
+from cnbsdk.stacks.create import (
+    default_lock_path,
+    read_lock,
+    same_packages,
+    stack_workspace,
+    write_stack_images,
+)
+from cnbsdk.stacks.definition import StackDefinition
+from cnbsdk.stacks.follow import follow_lock
 from cnbsdk.stacks.progress import ProgressFactory, silent
+from cnbsdk.stacks.update import StackUpdate, update_stack
 
+DEFAULT_STACK = "bookworm"
 DEFAULT_BUILD_IMAGE = "cnbsdk/build:bookworm"
 DEFAULT_RUN_IMAGE = "cnbsdk/run:bookworm"
 
@@ -28,10 +43,25 @@ class DefaultStack:
     build_image: str
     run_image: str
     created: bool
+    lock_file: Path  # the lock the images were made from
+
+
+def default_lock_file() -> Path:
+    """Where the lock the default stack was really made from is kept."""
+    return cnbsdk_home() / "stacks" / DEFAULT_STACK / "stack.lock"
 
 
 def _present(store: ImageStore, ref: str) -> bool:
     return store.layout.exists() and store.layout.find(store_tag(parse_reference(ref))) is not None
+
+
+@contextmanager
+def _exclusive() -> Iterator[None]:
+    home = cnbsdk_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".default-stack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def default_stack(
@@ -40,30 +70,90 @@ def default_stack(
     need_run: bool = True,
     log: Callable[[str], None] = lambda line: None,
     progress: ProgressFactory = silent,
+    stack_file: Path | None = None,
 ) -> DefaultStack:
-    """The default images, creating the missing ones in the local store first."""
+    """The default images, creating the missing ones in the local store first.
+    ``stack_file`` replaces the shipped stack file (its ``stack.lock`` beside it)."""
     store = ImageStore()
     wanted = {
         "build": DEFAULT_BUILD_IMAGE if need_build else None,
         "run": DEFAULT_RUN_IMAGE if need_run else None,
     }
-    missing = {kind: ref for kind, ref in wanted.items() if ref and not _present(store, ref)}
-    if not missing:
-        return DefaultStack(DEFAULT_BUILD_IMAGE, DEFAULT_RUN_IMAGE, created=False)
-    home = cnbsdk_home()
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / ".default-stack.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        missing = {kind: ref for kind, ref in missing.items() if not _present(store, ref)}
-        if missing:
-            names = " and ".join(missing.values())
-            log(f"Creating the default stack images {names} (once; they are kept in the store)")
-            stack_file = shipped_stack()
-            create_stack(
-                stack_file,
-                build_image=missing.get("build"),
-                run_image=missing.get("run"),
-                lock_file=default_lock_path(stack_file),
-                progress=progress,
-            )
-    return DefaultStack(DEFAULT_BUILD_IMAGE, DEFAULT_RUN_IMAGE, created=bool(missing))
+    lock_file = default_lock_file()
+
+    def missing() -> dict[str, str]:
+        return {kind: ref for kind, ref in wanted.items() if ref and not _present(store, ref)}
+
+    if not missing():
+        return DefaultStack(DEFAULT_BUILD_IMAGE, DEFAULT_RUN_IMAGE, False, _known_lock(lock_file))
+    with _exclusive():
+        absent = missing()
+        if absent:
+            _create(absent, lock_file, stack_file or shipped_stack(), log, progress)
+    return DefaultStack(DEFAULT_BUILD_IMAGE, DEFAULT_RUN_IMAGE, bool(absent), lock_file)
+
+
+def _known_lock(lock_file: Path) -> Path:
+    # A store filled by a cnbsdk that kept no record: the images came from the shipped lock.
+    return lock_file if lock_file.is_file() else default_lock_path(shipped_stack())
+
+
+def _create(
+    absent: dict[str, str],
+    lock_file: Path,
+    stack_file: Path,
+    log: Callable[[str], None],
+    progress: ProgressFactory,
+) -> None:
+    definition = StackDefinition.read(stack_file)
+    cache = cache_root()
+    workspace = stack_workspace(definition, stack_file, cache)
+    kept = read_lock(lock_file, definition) if lock_file.is_file() else None
+    if kept is not None and not workspace.missing(kept.packages):
+        lock = kept
+    else:
+        followed = follow_lock(definition, default_lock_path(stack_file), workspace, cache)
+        lock = followed.lock
+        line = followed.summary(definition.distribution.name)
+        if line:
+            log(line)
+    # A lock other than the one the present image was made from: remake both, so the pair
+    # always comes from one lock.
+    refs = absent
+    if kept is None or not same_packages(kept, lock):
+        refs = {"build": DEFAULT_BUILD_IMAGE, "run": DEFAULT_RUN_IMAGE}
+    log(
+        f"Creating the default stack images {' and '.join(refs.values())}"
+        " (once; they are kept in the store)"
+    )
+    write_stack_images(
+        definition,
+        lock,
+        workspace,
+        build_image=refs.get("build"),
+        run_image=refs.get("run"),
+        lock_file=str(lock_file),
+        progress=progress,
+        cache_dir=cache,
+    )
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    lock.write(lock_file)
+
+
+def update_default_stack(
+    *,
+    log: Callable[[str], None] = lambda line: None,
+    progress: ProgressFactory = silent,
+    stack_file: Path | None = None,
+) -> StackUpdate:
+    """``cnbsdk stack update --default``: patch the default stack in place (store images
+    and the lock in ``$CNBSDK_HOME``); the default builder follows on its next use."""
+    default_stack(log=log, progress=progress, stack_file=stack_file)
+    with _exclusive():
+        return update_stack(
+            stack_file or shipped_stack(),
+            build_image=DEFAULT_BUILD_IMAGE,
+            run_image=DEFAULT_RUN_IMAGE,
+            lock_file=default_lock_file(),
+            progress=progress,
+        )

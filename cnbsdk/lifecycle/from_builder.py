@@ -117,14 +117,12 @@ def open_builder(
 
 def _ensure_default(log: Log, progress: ProgressFactory) -> None:
     from cnbsdk.lifecycle.default_stack import default_stack
-    from cnbsdk.stacks import shipped_stack
-    from cnbsdk.stacks.create import default_lock_path
 
     stack = default_stack(log=log, progress=progress)
     ensure_default_builder(
         build_image=stack.build_image,
         run_image=stack.run_image,
-        stack_lock=default_lock_path(shipped_stack()),
+        stack_lock=stack.lock_file,
         lifecycle=own_lifecycle(log),
         log=log,
     )

@@ -83,6 +83,7 @@ class AptWorkspace:
         if self.sources:
             (self.root / "etc/sources.list").write_text("\n".join(self.sources) + "\n")
         self._updated = False
+        self._verified: set[Path] = set()
 
     # -- apt invocation -------------------------------------------------------------
 
@@ -246,8 +247,35 @@ class AptWorkspace:
         return self.debs / f"{package.sha256}.deb"
 
     def missing(self, packages: Iterable[LockedPackage]) -> list[LockedPackage]:
-        """The packages whose verified .deb is not in the download cache yet."""
-        return [p for p in packages if not _verified(self.deb_path(p), p)]
+        """The packages whose verified .deb is not in the download cache yet. A cached file
+        whose size or SHA256 does not match (damaged, truncated, unreadable) is dropped."""
+        todo = []
+        for package in packages:
+            path = self.deb_path(package)
+            if path in self._verified:
+                continue
+            if _verified(path, package):
+                self._verified.add(path)
+                continue
+            if path.exists() or path.is_symlink():
+                path.unlink()  # damaged: fetched again (or reported, offline)
+            todo.append(package)
+        return todo
+
+    def unavailable(self, packages: Sequence[LockedPackage]) -> list[LockedPackage]:
+        """The packages whose pinned version the apt sources no longer carry (Debian's
+        security archive keeps only the newest version of each package)."""
+        if not packages:
+            return []
+        self.update()
+        names = sorted({p.name for p in packages})
+        result = _run(["apt-cache", *self._options(), "madison", *names])
+        carried: set[tuple[str, str]] = set()
+        for line in result.stdout.splitlines():
+            parts = [part.strip() for part in line.split("|")]
+            if len(parts) >= 2:
+                carried.add((parts[0], parts[1]))
+        return [p for p in packages if (p.name, p.version) not in carried]
 
     def download(
         self,
@@ -255,13 +283,30 @@ class AptWorkspace:
         *,
         lock_file: str,
         progress: ProgressFactory = silent,
+        offline: bool = False,
     ) -> None:
-        """Fetch the exact versions into the cache, verifying size and SHA256 against the
-        lock (apt also checks them against the signed index)."""
+        """Fetch the exact versions into the cache (the cache first, then the mirror),
+        verifying size and SHA256 against the lock (apt also checks them against the signed
+        index). ``offline``: the cache only."""
         todo = self.missing(packages)
         if not todo:
             return
-        self.update()
+        if offline:
+            raise StackError(
+                f"{_names(todo)} {'is' if len(todo) == 1 else 'are'} not in the .deb cache"
+                f" ({self.debs}) and --offline forbids downloading",
+                file=lock_file,
+                field=f"package.{todo[0].name}",
+                hint="run once without --offline to fill the cache",
+            )
+        gone = self.unavailable(todo)
+        if gone:
+            raise StackError(
+                f"{_names(gone)} {'is' if len(gone) == 1 else 'are'} no longer in the apt sources",
+                file=lock_file,
+                field=f"package.{gone[0].name}",
+                hint="run `cnbsdk stack update` to pin the newest versions",
+            )
         total = sum(p.size for p in todo)
         noun = "package" if len(todo) == 1 else "packages"
         bar = progress(f"Downloading {len(todo)} {noun}", total)
@@ -299,7 +344,7 @@ class AptWorkspace:
                 f"{p.name} {p.version}: the downloaded file does not match the lock's SHA256",
                 file=lock_file,
                 field=f"package.{p.name}.sha256",
-                hint="run `cnbsdk stack create --update` to pin what the archive serves",
+                hint="run `cnbsdk stack update` to pin what the archive serves",
             )
 
     def _download_error(self, output: str, lock_file: str) -> StackError:
@@ -310,7 +355,7 @@ class AptWorkspace:
                     f"{match.group(2)} {match.group(1)} is no longer in the apt sources",
                     file=lock_file,
                     field=f"package.{match.group(2)}",
-                    hint="run `cnbsdk stack create --update` to pin the newest versions",
+                    hint="run `cnbsdk stack update` to pin the newest versions",
                 )
         errors = _errors(output) or [output.strip().splitlines()[-1] if output.strip() else "?"]
         return StackError(f"apt-get download failed: {' '.join(errors[0].split())}")
@@ -318,6 +363,13 @@ class AptWorkspace:
     def clear(self) -> None:
         """Forget the private apt state (package lists), keeping downloads."""
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _names(packages: Sequence[LockedPackage], limit: int = 5) -> str:
+    """``a 1.0, b 2.0 and 3 more``: the packages a message is about."""
+    shown = ", ".join(f"{p.name} {p.version}" for p in packages[:limit])
+    more = len(packages) - limit
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _parse_stanza(stanza: str) -> dict[str, str]:
@@ -336,8 +388,8 @@ def _parse_stanza(stanza: str) -> dict[str, str]:
 
 def _verified(path: Path, package: LockedPackage) -> bool:
     try:
-        if path.stat().st_size != package.size:
+        if not path.is_file() or path.stat().st_size != package.size:
             return False
-    except FileNotFoundError:
-        return False
-    return digest_hex(file_sha256(path)) == package.sha256
+        return digest_hex(file_sha256(path)) == package.sha256
+    except OSError:
+        return False  # unreadable: as good as absent

@@ -29,7 +29,7 @@ from cnbsdk.stacks import deb, rootfs, sbom
 from cnbsdk.stacks.apt import AptWorkspace
 from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.definition import ImageSpec, PathFilter, StackDefinition
-from cnbsdk.stacks.lock import LockedPackage, StackLock
+from cnbsdk.stacks.lock import LOCK_LABEL, LockedPackage, StackLock
 from cnbsdk.stacks.progress import ProgressFactory, silent
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ def create_stack(
     run_image: str | None,
     lock_file: str | os.PathLike[str] | None = None,
     update: bool = False,
+    offline: bool = False,
     progress: ProgressFactory = silent,
     cache_dir: Path | None = None,
     layer_cache: bool = True,
@@ -94,40 +95,94 @@ def create_stack(
     """Create the stack's images (either may be None to skip it) and return what was made.
 
     Without a lock file (or with ``update``) the newest versions are resolved and the lock
-    is (re)written once the images are written; with one, exactly its versions are used.
+    is (re)written once the images are written; with one, exactly its versions are used:
+    each ``.deb`` from the download cache, else the mirror (``offline``: the cache only).
     """
     stack_path = Path(stack_file)
     definition = StackDefinition.read(stack_path)
-    for ref in (build_image, run_image):
-        if ref is not None:
-            parse_reference(ref)  # a mistyped reference fails before any download
+    check_references(build_image, run_image)
     lock_path = Path(lock_file) if lock_file else default_lock_path(stack_path)
     cache = cache_dir or cache_root()
-    workspace = AptWorkspace(
+    workspace = stack_workspace(definition, stack_path, cache)
+
+    if update or not lock_path.exists():
+        if offline:
+            raise StackError(
+                "--offline needs a lock to create the images from",
+                file=str(lock_path),
+                hint="run `cnbsdk stack update` once with network",
+            )
+        lock = resolve_lock(definition, workspace)
+        old = _same_lock(lock, lock_path)
+        lock_changed = old is None
+        lock = old or lock
+    else:
+        lock = read_lock(lock_path, definition)
+        lock_changed = False
+
+    results = write_stack_images(
+        definition,
+        lock,
+        workspace,
+        build_image=build_image,
+        run_image=run_image,
+        lock_file=str(lock_path),
+        offline=offline,
+        progress=progress,
+        cache_dir=cache,
+        layer_cache=layer_cache,
+    )
+    if lock_changed:
+        lock.write(lock_path)
+    return StackResult(lock, lock_path, lock_changed, tuple(results))
+
+
+def check_references(*refs: str | None) -> None:
+    """A mistyped reference fails before any download."""
+    for ref in refs:
+        if ref is not None:
+            parse_reference(ref)
+
+
+def stack_workspace(definition: StackDefinition, stack_path: Path, cache: Path) -> AptWorkspace:
+    """The private apt state for the stack file's sources and architecture."""
+    return AptWorkspace(
         cache,
         architecture=definition.distribution.architecture,
         sources=definition.sources,
         stack_file=str(stack_path),
     )
 
-    if update or not lock_path.exists():
-        lock = resolve_lock(definition, workspace)
-        old = _same_lock(lock, lock_path)
-        lock_changed = old is None
-        lock = old or lock
-    else:
-        lock = StackLock.read(lock_path)
-        _check_lock_matches(lock, definition, lock_path)
-        lock_changed = False
 
+def read_lock(path: Path, definition: StackDefinition) -> StackLock:
+    """The lock at ``path``, checked against the stack file it is used with."""
+    lock = StackLock.read(path)
+    _check_lock_matches(lock, definition, path)
+    return lock
+
+
+def write_stack_images(
+    definition: StackDefinition,
+    lock: StackLock,
+    workspace: AptWorkspace,
+    *,
+    build_image: str | None,
+    run_image: str | None,
+    lock_file: str,
+    offline: bool = False,
+    progress: ProgressFactory = silent,
+    cache_dir: Path | None = None,
+    layer_cache: bool = True,
+) -> list[ImageResult]:
+    """Write the images of exactly ``lock``'s packages (the run image first)."""
     started = time.monotonic()
-    workspace.download(lock.packages, lock_file=str(lock_path), progress=progress)
+    workspace.download(lock.packages, lock_file=lock_file, progress=progress, offline=offline)
     log.debug("downloads ready in %.1fs", time.monotonic() - started)
 
     wanted = [
         (kind, ref) for kind, ref in (("run", run_image), ("build", build_image)) if ref is not None
     ]
-    layer_dir = cache / "layers"
+    layer_dir = (cache_dir or cache_root()) / "layers"
     with tempfile.TemporaryDirectory(prefix="cnbsdk-stack-") as tmp:
         work = Path(tmp)
         if not layer_cache:
@@ -138,11 +193,7 @@ def create_stack(
             layers = _image_layers(definition, lock, spec, workspace, layer_dir, work, progress)
             config = _image_config(definition, lock, spec, layers)
             built.append((kind, ref, config, layers))
-        results = [_write(kind, ref, config, layers, lock) for kind, ref, config, layers in built]
-
-    if lock_changed:
-        lock.write(lock_path)
-    return StackResult(lock, lock_path, lock_changed, tuple(results))
+        return [_write(kind, ref, config, layers, lock) for kind, ref, config, layers in built]
 
 
 # -- lock -----------------------------------------------------------------------------
@@ -193,13 +244,18 @@ def _same_lock(lock: StackLock, path: Path) -> StackLock | None:
         old = StackLock.read(path)
     except (StackError, SpecError):
         return None
-    same = (old.packages, old.build, old.run, old.requirements) == (
-        lock.packages,
-        lock.build,
-        lock.run,
-        lock.requirements,
+    return old if same_packages(old, lock) else None
+
+
+def same_packages(a: StackLock, b: StackLock) -> bool:
+    """Whether two locks pin the same packages for the same requirements (whatever their
+    ``released`` times)."""
+    return (a.packages, a.build, a.run, a.requirements) == (
+        b.packages,
+        b.build,
+        b.run,
+        b.requirements,
     )
-    return old if same else None
 
 
 def _check_lock_matches(lock: StackLock, definition: StackDefinition, path: Path) -> None:
@@ -208,7 +264,7 @@ def _check_lock_matches(lock: StackLock, definition: StackDefinition, path: Path
             "was made for other packages, sources or distribution than the stack file names",
             file=str(path),
             field="lock.requirements",
-            hint="run `cnbsdk stack create --update` to resolve it again",
+            hint="run `cnbsdk stack update` to resolve it again",
         )
     if lock.architecture != definition.distribution.architecture:
         raise StackError("architecture differs from the stack file", file=str(path))
@@ -388,6 +444,10 @@ def _image_config(
         "io.buildpacks.base.released": lock.released,
         "io.buildpacks.base.id": definition.id,
         "io.buildpacks.stack.id": definition.id,
+        LOCK_LABEL: json.dumps(
+            {"digest": lock.digest(), "released": lock.released, "packages": len(lock.packages)},
+            sort_keys=True,
+        ),
         sbom.SBOM_LABEL: json.dumps(
             {
                 "diffID": layers[-1].layer.diff_id,

@@ -14,7 +14,7 @@ import shutil
 import stat
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -81,6 +81,21 @@ def control_record(path: Path) -> str:
                 assert extracted is not None
                 return extracted.read().decode("utf-8", "replace")
     raise StackError("no control file", file=str(path))
+
+
+def member_files(path: Path, wanted: Callable[[str], bool]) -> dict[str, bytes]:
+    """The regular files of a .deb's data whose path (relative, as packaged: no
+    usr-merge) ``wanted`` accepts, by path."""
+    name, data = _member_stream(path, "data.tar")
+    found: dict[str, bytes] = {}
+    with _open_tar(name, data, str(path)) as archive:
+        for member in archive:
+            relative = "/".join(p for p in PurePosixPath(member.name).parts if p not in ("", "."))
+            if member.isfile() and wanted(relative):
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    found[relative] = extracted.read()
+    return found
 
 
 def normalise(name: str) -> str | None:

@@ -37,8 +37,6 @@ from cnbsdk.oci.image import ImageConfig, read_image, write_image
 from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.oci.store import ImageStore, store_path
 from cnbsdk.spec.schema import validate
-from cnbsdk.stacks import shipped_stack
-from cnbsdk.stacks.create import default_lock_path
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_BUILDPACKS = REPO / "tests" / "lifecycle" / "e2e" / "fixtures" / "buildpacks"
@@ -359,7 +357,7 @@ def test_default_builder_is_made_once_and_remade_when_a_plugin_changes(
     kwargs = {
         "build_image": stack.build_image,
         "run_image": stack.run_image,
-        "stack_lock": default_lock_path(shipped_stack()),
+        "stack_lock": stack.lock_file,
         "lifecycle": own_lifecycle(),
         "reference": "e2e/default-builder:test",
     }
@@ -392,7 +390,7 @@ def test_default_builder_is_remade_when_cnbsdk_or_the_lifecycle_apis_change(
     kwargs = {
         "build_image": stack.build_image,
         "run_image": stack.run_image,
-        "stack_lock": default_lock_path(shipped_stack()),
+        "stack_lock": stack.lock_file,
         "plugins": plugins,
         "reference": reference,
     }

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,8 +22,8 @@ from cnbsdk.oci.image import ImageConfig, write_image
 from cnbsdk.oci.layer_tar import TarEntry, write_layer_from_entries
 from cnbsdk.oci.layout import OciLayout
 from cnbsdk.oci.open import open_destination
-from cnbsdk.stacks import shipped_stack
 from cnbsdk.stacks.create import create_stack
+from tests.image_helpers import shipped_stack_today
 
 PASSWD = b"root:x:0:0:root:/root:/bin/sh\ncnb:x:1000:1000:cnb:/home/cnb:/bin/sh\n"
 CONFIG = ImageConfig(env=("PATH=/usr/bin:/bin", "CNB_USER_ID=1000", "CNB_GROUP_ID=1001"))
@@ -146,8 +145,7 @@ def test_concurrent_unpacks_agree_and_leave_one_tree(tmp_path: Path) -> None:
 
 def test_a_killed_unpack_of_the_stack_build_image_is_redone_next_time(tmp_path: Path) -> None:
     """The real build image (~400 MB unpacked) is killed mid-unpack with SIGKILL."""
-    shutil.copy(shipped_stack(), tmp_path / "stack-definition.toml")
-    shutil.copy(shipped_stack().with_name("stack.lock"), tmp_path / "stack.lock")
+    shipped_stack_today(tmp_path)
     layout = tmp_path / "layout"
     create_stack(
         tmp_path / "stack-definition.toml",

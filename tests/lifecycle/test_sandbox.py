@@ -25,8 +25,8 @@ from cnbsdk.lifecycle.order import BuildpackIndex, expand_order
 from cnbsdk.lifecycle.rootfs import UnpackedImage, unpacked_rootfs
 from cnbsdk.lifecycle.sandbox import BubblewrapRunner, HostRunner, RunResult
 from cnbsdk.lifecycle.workspace import SANDBOX_PATHS, Workspace
-from cnbsdk.stacks import shipped_stack
 from cnbsdk.stacks.create import create_stack
+from tests.image_helpers import shipped_stack_today
 from tests.lifecycle.builders import descriptor, order_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -36,8 +36,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def build_image(tmp_path_factory: pytest.TempPathFactory) -> UnpackedImage:
     """The shipped stack's build image, as `cnbsdk build` gets it (warm caches: ~1 s)."""
     work = tmp_path_factory.mktemp("stack")
-    shutil.copy(shipped_stack(), work / "stack-definition.toml")
-    shutil.copy(shipped_stack().with_name("stack.lock"), work / "stack.lock")
+    shipped_stack_today(work)
     create_stack(
         work / "stack-definition.toml",
         build_image=f"oci:{work / 'layout'}:build",
