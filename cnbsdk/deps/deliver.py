@@ -4,8 +4,14 @@
 artifact in this order, like libpak's dependency cache:
 
 1. the buildpack's own ``dependencies/<sha256>/<file>`` (bundled by ``--offline``);
-2. the dependency's ``uri``, rewritten through ``BP_DEPENDENCY_MIRROR[_<HOST>]`` when set
-   (from the build env or the platform's ``/platform/env``), checked against its sha256.
+2. the URI a ``dependency-mapping`` binding gives for the dependency's checksum;
+3. the dependency's ``uri``, rewritten through ``BP_DEPENDENCY_MIRROR[_<HOST>]`` when set
+   (from the build env or the platform's ``/platform/env``), else through a
+   ``dependency-mirror`` binding, checked against its sha256.
+
+Downloads are retried (``BP_DEPENDENCY_ATTEMPTS``, default 4, with back-off) and time out
+when the server stops sending for ``BP_DEPENDENCY_TIMEOUT`` seconds (default 30); large
+files log their progress.
 
 Archives (tar, tar.gz/xz/bz2, zip) are unpacked into the layer with ``strip-components``;
 other files are copied into it under their own name.
@@ -15,16 +21,23 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from cnbsdk.deps.archive import install_artifact
-from cnbsdk.deps.download import copy_verified, download, filename_of
-from cnbsdk.deps.mirrors import mirror_uri
+from cnbsdk.deps.download import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_TIMEOUT,
+    copy_verified,
+    download,
+    filename_of,
+)
+from cnbsdk.deps.mirrors import BindingLike, mapped_uri, mirror_uri
 from cnbsdk.deps.offline import offline_artifact
 from cnbsdk.deps.resolve import resolve
+from cnbsdk.errors import DependencyError
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor, Dependency
 
 
@@ -40,6 +53,24 @@ class BuildContextLike(Protocol):
     target: Any
 
 
+PROGRESS_MIN_BYTES = 8 << 20  # below this a download logs no progress
+ATTEMPTS_VARIABLE = "BP_DEPENDENCY_ATTEMPTS"
+TIMEOUT_VARIABLE = "BP_DEPENDENCY_TIMEOUT"
+
+
+def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise DependencyError(f"{name}={raw!r}: expected a number from 1 to 3600")
+    return value
+
+
 @dataclass
 class Dependencies:
     """The ``[[metadata.dependencies]]`` of one buildpack, ready to deliver."""
@@ -51,6 +82,7 @@ class Dependencies:
     os: str = ""
     arch: str = ""
     logger: Any = None
+    bindings: Sequence[BindingLike] = ()
 
     @classmethod
     def from_context(cls, context: BuildContextLike) -> Dependencies:
@@ -64,6 +96,7 @@ class Dependencies:
             os=getattr(target, "os", "") or "",
             arch=getattr(target, "arch", "") or "",
             logger=getattr(context, "logger", None),
+            bindings=tuple(getattr(context, "bindings", ())),
         )
 
     @property
@@ -91,11 +124,36 @@ class Dependencies:
             self._say(f"Using the bundled {filename_of(dependency.uri)} (offline)")
             with open(bundled, "rb") as stream:
                 return copy_verified(stream, dependency.checksum, destination, source=str(bundled))
-        uri = mirror_uri(dependency.uri, self.environ)
+        mapped = mapped_uri(dependency.checksum, self.bindings)
+        if mapped is not None:
+            self._say("Using the dependency-mapping binding for this checksum")
+        uri = mapped or mirror_uri(dependency.uri, self.environ, self.bindings)
         self._say(f"Downloading {uri}")
-        path = download(uri, dependency.checksum, destination, user_agent=self.user_agent)
+        path = download(
+            uri,
+            dependency.checksum,
+            destination,
+            user_agent=self.user_agent,
+            timeout=_number(self.environ, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT),
+            attempts=int(_number(self.environ, ATTEMPTS_VARIABLE, DEFAULT_ATTEMPTS)),
+            progress=self._progress(),
+        )
         self._say("Verified checksum " + dependency.checksum)
         return path
+
+    def _progress(self) -> Callable[[int, int], None]:
+        """Logs ``Downloaded 25% of 48.1 MB`` at each quarter of a large download."""
+        shown = [0]
+
+        def report(done: int, total: int) -> None:
+            if total < PROGRESS_MIN_BYTES:
+                return
+            quarter = done * 4 // total
+            if quarter > shown[0]:
+                shown[0] = quarter
+                self._say(f"Downloaded {quarter * 25}% of {total / 1e6:.1f} MB")
+
+        return report
 
     def deliver(self, dependency: Dependency, layer_path: Path) -> Dependency:
         """Fetch ``dependency`` and install it into ``layer_path``."""

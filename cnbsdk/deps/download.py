@@ -13,16 +13,20 @@ import os
 import posixpath
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from cnbsdk.errors import DependencyError
 
 CHUNK = 1 << 20
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = 30.0  # seconds to connect, and to wait for each piece of data
+DEFAULT_ATTEMPTS = 4
+DEFAULT_BACKOFF = 0.5
 
 
 def filename_of(uri: str) -> str:
@@ -36,7 +40,13 @@ def _hex(checksum: str) -> str:
     return checksum.partition(":")[2] if ":" in checksum else checksum
 
 
-def copy_verified(stream: BinaryIO, checksum: str, destination: Path, *, source: str) -> Path:
+class Readable(Protocol):
+    """Anything with ``read(size)``: a file, an HTTP response."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def copy_verified(stream: Readable, checksum: str, destination: Path, *, source: str) -> Path:
     """Copy ``stream`` to ``destination`` (atomically) if its sha256 is ``checksum``."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
@@ -70,6 +80,26 @@ def sha256_of(path: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
+class _Counting:
+    """A stream that reports how many bytes have been read from it."""
+
+    def __init__(self, stream: Readable, total: int, progress: Progress) -> None:
+        self._stream = stream
+        self._total = total
+        self._progress = progress
+        self._done = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._done += len(chunk)
+        self._progress(self._done, self._total)
+        return chunk
+
+
+Progress = Callable[[int, int], None]  # (bytes so far, total or 0 when unknown)
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
 def download(
     uri: str,
     checksum: str,
@@ -77,14 +107,24 @@ def download(
     *,
     user_agent: str = "cnbsdk",
     timeout: float = DEFAULT_TIMEOUT,
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: float = DEFAULT_BACKOFF,
+    progress: Progress | None = None,
 ) -> Path:
-    """Fetch ``uri`` (``http``, ``https`` or ``file``) to ``destination``, verified."""
+    """Fetch ``uri`` (``http``, ``https`` or ``file``) to ``destination``, verified.
+
+    ``timeout`` bounds connecting and each wait for data (an idle server fails, a slow one
+    does not); failures that another try can cure (no connection, time-outs, 408, 429, 5xx)
+    are tried up to ``attempts`` times in all, waiting ``backoff`` seconds before the second
+    try and twice as long before each next one.
+    A checksum mismatch or another HTTP error is final.
+    """
     scheme = urllib.parse.urlsplit(uri).scheme.lower()
     if scheme == "file":
         path = urllib.request.url2pathname(urllib.parse.urlsplit(uri).path)
         try:
-            with open(path, "rb") as stream:
-                return copy_verified(stream, checksum, destination, source=uri)
+            with open(path, "rb") as local:
+                return copy_verified(local, checksum, destination, source=uri)
         except FileNotFoundError:
             raise DependencyError("no such file", file=uri) from None
     if scheme not in ("http", "https"):
@@ -93,16 +133,25 @@ def download(
             file=uri,
         )
     request = urllib.request.Request(uri, headers={"User-Agent": user_agent})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return copy_verified(response, checksum, destination, source=uri)
-    except urllib.error.HTTPError as error:
-        raise DependencyError(
-            f"download failed: HTTP {error.code} {error.reason}", file=uri
-        ) from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", None) or error
-        raise DependencyError(f"download failed: {reason}", file=uri) from None
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                stream: Readable = response
+                if progress is not None:
+                    total = int(response.headers.get("Content-Length") or 0)
+                    stream = _Counting(response, total, progress)
+                return copy_verified(stream, checksum, destination, source=uri)
+        except urllib.error.HTTPError as error:
+            failure = f"HTTP {error.code} {error.reason}"
+            if error.code not in RETRY_STATUSES:
+                raise DependencyError(f"download failed: {failure}", file=uri) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", None) or error
+            failure = str(reason)
+        if attempt < attempts:
+            time.sleep(backoff * 2 ** (attempt - 1))
+    tries = "once" if attempts <= 1 else f"{attempts} times"
+    raise DependencyError(f"download failed ({tries}): {failure}", file=uri)
 
 
 def copy_file(source: Path, destination: Path) -> None:

@@ -1,4 +1,5 @@
-"""Dependency mirrors: ``BP_DEPENDENCY_MIRROR`` and ``BP_DEPENDENCY_MIRROR_<HOST>``.
+"""Dependency mirrors: ``BP_DEPENDENCY_MIRROR`` and ``BP_DEPENDENCY_MIRROR_<HOST>``, and the
+``dependency-mapping`` and ``dependency-mirror`` service bindings Paketo defines.
 
 As packit's ``postal`` reads them: ``<HOST>`` encodes the original host name with ``__`` for
 ``-`` and ``_`` for ``.`` (``BP_DEPENDENCY_MIRROR_DL_EXAMPLE__CDN_ORG`` is for
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
 
 from cnbsdk.errors import DependencyError
 
@@ -37,9 +40,49 @@ def mirrors_from(environ: Mapping[str, str]) -> dict[str, str]:
     return mirrors
 
 
-def mirror_uri(uri: str, environ: Mapping[str, str]) -> str:
-    """``uri`` rewritten through the mirror that applies to its host, or unchanged."""
-    mirrors = mirrors_from(environ)
+class BindingLike(Protocol):
+    """The parts of ``cnbsdk.buildpack.Binding`` used here (deps does not import it)."""
+
+    type: str
+    entries: Mapping[str, Path]
+
+
+MAPPING_BINDING = "dependency-mapping"
+MIRROR_BINDING = "dependency-mirror"
+
+
+def _entries(bindings: Sequence[BindingLike], binding_type: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for binding in bindings:
+        if binding.type.lower() != binding_type:
+            continue
+        for key, path in sorted(binding.entries.items()):
+            found.setdefault(key, Path(path).read_text(encoding="utf-8").strip())
+    return found
+
+
+def mapped_uri(checksum: str, bindings: Sequence[BindingLike]) -> str | None:
+    """The URI a ``dependency-mapping`` binding gives the artifact with ``checksum``: its
+    entries are named ``<hex>``, ``sha256:<hex>`` or ``sha256_<hex>``."""
+    mapping = _entries(bindings, MAPPING_BINDING)
+    algorithm, _, digest = checksum.partition(":")
+    for key in (digest, checksum, f"{algorithm}_{digest}"):
+        if mapping.get(key):
+            return mapping[key]
+    return None
+
+
+def binding_mirrors(bindings: Sequence[BindingLike]) -> dict[str, str]:
+    """``{"default" | host: mirror}`` from ``dependency-mirror`` bindings."""
+    return {
+        key.lower(): value for key, value in _entries(bindings, MIRROR_BINDING).items() if value
+    }
+
+
+def mirror_uri(uri: str, environ: Mapping[str, str], bindings: Sequence[BindingLike] = ()) -> str:
+    """``uri`` rewritten through the mirror that applies to its host, or unchanged. Mirrors
+    from the environment win over those of ``dependency-mirror`` bindings."""
+    mirrors = mirrors_from(environ) or binding_mirrors(bindings)
     if not mirrors:
         return uri
     original = urllib.parse.urlsplit(uri)
@@ -54,6 +97,8 @@ def mirror_uri(uri: str, environ: Mapping[str, str]) -> str:
     scheme = parsed.scheme.lower()
     if scheme not in ("https", "file") and not (scheme == "http" and _loopback(parsed.hostname)):
         variable = DEFAULT_MIRROR if key == "default" else f"{_HOST_PREFIX}<{key}>"
+        if not mirrors_from(environ):
+            variable = f"{MIRROR_BINDING} binding entry {key!r}"
         raise DependencyError(
             f"mirror {mirror!r} must be an https:// or file:// URL", field=variable
         )

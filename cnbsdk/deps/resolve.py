@@ -51,6 +51,11 @@ def resolve(
     return max(matching, key=lambda d: (_sort_key(d), stack != "" and stack in d.stacks))
 
 
+def available_versions(metadata: BuildpackMetadata, dependency_id: str) -> list[str]:
+    """Every version of ``dependency_id`` in the catalog, lowest first."""
+    return _versions([d for d in metadata.dependencies if d.id == dependency_id])
+
+
 def _for_stack(dependency: Dependency, stack: str) -> bool:
     return (
         not stack or not dependency.stacks or bool({stack, ANY_STACK_ID} & set(dependency.stacks))
