@@ -92,6 +92,7 @@ COMMANDS: dict[str, str] = {
     "buildpacks": "cnbsdk.cli.buildpacks:buildpacks",
     "builder": "cnbsdk.cli.builder:builder",
     "copy": "cnbsdk.cli.copy:copy",
+    "deps": "cnbsdk.cli.deps:deps",
     "detect": "cnbsdk.cli.detect:detect",
     "images": "cnbsdk.cli.images:images",
     "inspect": "cnbsdk.cli.inspect:inspect",

@@ -34,8 +34,9 @@ from cnbsdk.deps.download import (
     download,
     filename_of,
 )
-from cnbsdk.deps.mirrors import BindingLike, mapped_uri, mirror_uri
+from cnbsdk.deps.mirrors import BindingLike, ca_certificate_files, mapped_uri, mirror_uri
 from cnbsdk.deps.offline import offline_artifact
+from cnbsdk.deps.registries import resolve_registry_uri
 from cnbsdk.deps.resolve import resolve
 from cnbsdk.errors import DependencyError
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor, Dependency
@@ -44,13 +45,20 @@ from cnbsdk.spec.buildpack_toml import BuildpackDescriptor, Dependency
 class BuildContextLike(Protocol):
     """The parts of ``cnbsdk.buildpack.BuildContext`` used here (deps does not import it)."""
 
-    buildpack_dir: Path
-    descriptor: BuildpackDescriptor
-    descriptor_file: Path
-    environ: Mapping[str, str]
-    platform_env: Mapping[str, str]
-    logger: Any
-    target: Any
+    @property
+    def buildpack_dir(self) -> Path: ...
+    @property
+    def descriptor(self) -> BuildpackDescriptor: ...
+    @property
+    def descriptor_file(self) -> Path: ...
+    @property
+    def environ(self) -> Mapping[str, str]: ...
+    @property
+    def platform_env(self) -> Mapping[str, str]: ...
+    @property
+    def logger(self) -> Any: ...
+    @property
+    def target(self) -> Any: ...
 
 
 PROGRESS_MIN_BYTES = 8 << 20  # below this a download logs no progress
@@ -127,7 +135,9 @@ class Dependencies:
         mapped = mapped_uri(dependency.checksum, self.bindings)
         if mapped is not None:
             self._say("Using the dependency-mapping binding for this checksum")
-        uri = mapped or mirror_uri(dependency.uri, self.environ, self.bindings)
+        uri = mapped or mirror_uri(
+            resolve_registry_uri(dependency.uri, self.environ), self.environ, self.bindings
+        )
         self._say(f"Downloading {uri}")
         path = download(
             uri,
@@ -137,6 +147,7 @@ class Dependencies:
             timeout=_number(self.environ, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT),
             attempts=int(_number(self.environ, ATTEMPTS_VARIABLE, DEFAULT_ATTEMPTS)),
             progress=self._progress(),
+            extra_ca_files=ca_certificate_files(self.bindings),
         )
         self._say("Verified checksum " + dependency.checksum)
         return path

@@ -12,12 +12,13 @@ import hashlib
 import os
 import posixpath
 import shutil
+import ssl
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -110,6 +111,7 @@ def download(
     attempts: int = DEFAULT_ATTEMPTS,
     backoff: float = DEFAULT_BACKOFF,
     progress: Progress | None = None,
+    extra_ca_files: Sequence[Path] = (),
 ) -> Path:
     """Fetch ``uri`` (``http``, ``https`` or ``file``) to ``destination``, verified.
 
@@ -117,7 +119,8 @@ def download(
     does not); failures that another try can cure (no connection, time-outs, 408, 429, 5xx)
     are tried up to ``attempts`` times in all, waiting ``backoff`` seconds before the second
     try and twice as long before each next one.
-    A checksum mismatch or another HTTP error is final.
+    A checksum mismatch or another HTTP error is final. ``extra_ca_files`` (PEM) are
+    trusted besides the system's certificate authorities (a company proxy's, say).
     """
     scheme = urllib.parse.urlsplit(uri).scheme.lower()
     if scheme == "file":
@@ -133,9 +136,10 @@ def download(
             file=uri,
         )
     request = urllib.request.Request(uri, headers={"User-Agent": user_agent})
+    tls = _tls_context(extra_ca_files, uri) if scheme == "https" else None
     for attempt in range(1, max(1, attempts) + 1):
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout, context=tls) as response:
                 stream: Readable = response
                 if progress is not None:
                     total = int(response.headers.get("Content-Length") or 0)
@@ -152,6 +156,20 @@ def download(
             time.sleep(backoff * 2 ** (attempt - 1))
     tries = "once" if attempts <= 1 else f"{attempts} times"
     raise DependencyError(f"download failed ({tries}): {failure}", file=uri)
+
+
+def _tls_context(extra_ca_files: Sequence[Path], uri: str) -> ssl.SSLContext | None:
+    if not extra_ca_files:
+        return None
+    context = ssl.create_default_context()
+    for path in extra_ca_files:
+        try:
+            context.load_verify_locations(cafile=str(path))
+        except (OSError, ssl.SSLError) as error:
+            raise DependencyError(
+                f"cannot use the CA certificate {path}: {error}", file=uri
+            ) from None
+    return context
 
 
 def copy_file(source: Path, destination: Path) -> None:

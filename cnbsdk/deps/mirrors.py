@@ -49,6 +49,7 @@ class BindingLike(Protocol):
 
 MAPPING_BINDING = "dependency-mapping"
 MIRROR_BINDING = "dependency-mirror"
+CA_BINDING = "ca-certificates"
 
 
 def _entries(bindings: Sequence[BindingLike], binding_type: str) -> dict[str, str]:
@@ -59,6 +60,17 @@ def _entries(bindings: Sequence[BindingLike], binding_type: str) -> dict[str, st
         for key, path in sorted(binding.entries.items()):
             found.setdefault(key, Path(path).read_text(encoding="utf-8").strip())
     return found
+
+
+def ca_certificate_files(bindings: Sequence[BindingLike]) -> list[Path]:
+    """The PEM files of ``ca-certificates`` bindings (Paketo's type): certificate
+    authorities to trust besides the system's, e.g. a company proxy's."""
+    return [
+        Path(path)
+        for binding in bindings
+        if binding.type.lower() == CA_BINDING
+        for _key, path in sorted(binding.entries.items())
+    ]
 
 
 def mapped_uri(checksum: str, bindings: Sequence[BindingLike]) -> str | None:

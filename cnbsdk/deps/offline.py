@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cnbsdk.deps.download import download, filename_of
 from cnbsdk.deps.mirrors import mirror_uri
+from cnbsdk.deps.registries import registry_env, resolve_registry_uri
 from cnbsdk.errors import DependencyError
 from cnbsdk.spec.buildpack_toml import Dependency
 from cnbsdk.spec.toml_file import dump_toml, write_atomic
@@ -54,12 +55,17 @@ def bundle_dependencies(
     """Download each dependency (verified) into ``buildpack_dir/dependencies``; return the
     files. One artifact shared by several entries (same checksum) is fetched once."""
     environ = os.environ if environ is None else environ
+    environ = {**registry_env([d.uri for d in dependencies], environ), **environ}
     written: dict[str, Path] = {}
     for index, dependency in enumerate(dependencies):
         key = _hex(dependency)
         if key in written:
             continue
-        uri = mirror_uri(dependency.uri, environ)
+        try:
+            uri = mirror_uri(resolve_registry_uri(dependency.uri, environ), environ)
+        except DependencyError as error:
+            where = f"metadata.dependencies[{index}] ({dependency.id} {dependency.version})"
+            raise DependencyError(str(error), file=file, field=where) from None
         if on_download is not None:
             on_download(dependency, uri)
         target = Path(buildpack_dir) / OFFLINE_DIR / key / filename_of(dependency.uri)

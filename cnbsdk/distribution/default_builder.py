@@ -115,7 +115,9 @@ def default_builder_fingerprint(
     """``sha256:<hex>`` over everything the default builder is made from."""
     data = {
         "stack-lock": tree_digest(stack_lock) if stack_lock.is_file() else "",
-        "images": [build_image, run_image],
+        # The images' digests, not only their names: a stack remade under the same names
+        # (a stack update, a newer cnbsdk's package lists) remakes the builder.
+        "images": [_with_digest(build_image), _with_digest(run_image)],
         "buildpacks": sorted([p.id, p.version, p.content] for p in plugins),
         # What packaging adds to each plugin: the vendored runtime and the packager's own
         # code (entry scripts, layer layout), so upgrading cnbsdk remakes the builder.
@@ -129,6 +131,14 @@ def default_builder_fingerprint(
     }
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _with_digest(reference: str) -> str:
+    try:
+        resolved, _config = read_manifest_and_config(reference)
+    except CnbError:
+        return reference
+    return f"{reference}@{resolved.digest}"
 
 
 def recorded_fingerprint(reference: str) -> str | None:

@@ -331,6 +331,8 @@ def prepare(
             options.buildpacks, project, workspace, scratch / "packaged", log
         )
         build_image, run_image = _images(options, log, progress, detect_only)
+    _add_registry_env(index, workspace, env, log)
+    _add_host_ca_binding(workspace, log)
     build_config, rootfs = _build_image(build_image, options.sandbox)
     uid, gid = _cnb_user(build_config, build_image)
     target = run_image_target(run_image)
@@ -667,6 +669,54 @@ def run_image_target(ref: str) -> Target:
         variant=config.variant,
         distros=distros,
     )
+
+
+def _add_registry_env(
+    index: BuildpackIndex, workspace: Workspace, env: list[tuple[str, str]], log: Log
+) -> None:
+    """Catalog URIs relative to a package registry (``npm:/...``) resolve through the
+    registry the build is given; when none is, the host's npm configuration's (as pip and
+    npm on the host would use it)."""
+    from cnbsdk.deps.registries import registry_env
+
+    uris = [d.uri for located in index for d in located.descriptor.metadata.dependencies]
+    extra = registry_env(uris, {**os.environ, **dict(env)})
+    if extra:
+        write_platform_env(workspace.platform, list(extra.items()))
+        log("Using the npm registry of this host's npm configuration (BP_NPM_REGISTRY)")
+
+
+HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
+
+
+def _add_host_ca_binding(workspace: Workspace, log: Log) -> None:
+    """The certificate authorities this host trusts beyond its distribution's (Debian's
+    ``/usr/local/share/ca-certificates``, and ``CNBSDK_CA_CERTIFICATES``: a PEM file or a
+    directory of them) reach buildpacks as a ``ca-certificates`` binding, Paketo's type:
+    a build behind a company proxy downloads as the host does. The stack's images are
+    not changed."""
+    sources: list[Path] = []
+    if HOST_CA_DIR.is_dir():
+        sources += sorted(HOST_CA_DIR.rglob("*.crt"))
+    extra = os.environ.get("CNBSDK_CA_CERTIFICATES", "").strip()
+    if extra:
+        path = Path(extra)
+        if path.is_dir():
+            sources += sorted(p for p in path.iterdir() if p.suffix in (".crt", ".pem"))
+        elif path.is_file():
+            sources.append(path)
+        else:
+            raise BuildError(f"CNBSDK_CA_CERTIFICATES={extra}: no such file or directory")
+    certificates = [p for p in sources if p.is_file() and b"BEGIN CERTIFICATE" in p.read_bytes()]
+    if not certificates:
+        return
+    binding = workspace.platform / "bindings" / "host-ca-certificates"
+    binding.mkdir(parents=True, exist_ok=True)
+    (binding / "type").write_text("ca-certificates")
+    for number, path in enumerate(certificates):
+        shutil.copyfile(path, binding / f"{number:02d}-{path.stem}.pem")
+    noun = "certificate" if len(certificates) == 1 else "certificates"
+    log(f"Trusting {len(certificates)} CA {noun} of this host (a ca-certificates binding)")
 
 
 def _platform_env(options: BuildOptions, project: ProjectSettings) -> list[tuple[str, str]]:

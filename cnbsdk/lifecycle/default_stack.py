@@ -17,19 +17,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnbsdk.errors import CnbError
+from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.oci.store import ImageStore, cnbsdk_home, store_tag
 from cnbsdk.stacks import shipped_stack
 from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.create import (
     default_lock_path,
-    read_lock,
     same_packages,
     stack_workspace,
     write_stack_images,
 )
 from cnbsdk.stacks.definition import StackDefinition
 from cnbsdk.stacks.follow import follow_lock
+from cnbsdk.stacks.lock import LOCK_LABEL, StackLock
 from cnbsdk.stacks.progress import ProgressFactory, silent
 from cnbsdk.stacks.update import StackUpdate, update_stack
 
@@ -80,17 +82,45 @@ def default_stack(
         "run": DEFAULT_RUN_IMAGE if need_run else None,
     }
     lock_file = default_lock_file()
+    stack_file = stack_file or shipped_stack()
 
     def missing() -> dict[str, str]:
+        if _outdated(lock_file, stack_file):
+            return {"build": DEFAULT_BUILD_IMAGE, "run": DEFAULT_RUN_IMAGE}
         return {kind: ref for kind, ref in wanted.items() if ref and not _present(store, ref)}
 
     if not missing():
         return DefaultStack(DEFAULT_BUILD_IMAGE, DEFAULT_RUN_IMAGE, False, _known_lock(lock_file))
     with _exclusive():
         absent = missing()
+        if absent and _outdated(lock_file, stack_file):
+            log("The default stack was made for other package lists (an older cnbsdk): remaking it")
         if absent:
-            _create(absent, lock_file, stack_file or shipped_stack(), log, progress)
+            _create(absent, lock_file, stack_file, log, progress)
     return DefaultStack(DEFAULT_BUILD_IMAGE, DEFAULT_RUN_IMAGE, bool(absent), lock_file)
+
+
+def _outdated(lock_file: Path, stack_file: Path) -> bool:
+    """Whether the images were made for other package lists than the stack file's now (or
+    by a cnbsdk that kept no lock with them: their run image has no lock label)."""
+    if not lock_file.is_file():
+        return _unlabelled(DEFAULT_RUN_IMAGE)
+    try:
+        kept = StackLock.read(lock_file)
+    except CnbError:
+        return True
+    return kept.requirements != StackDefinition.read(stack_file).requirements_digest()
+
+
+def _unlabelled(ref: str) -> bool:
+    store = ImageStore()
+    if not _present(store, ref):
+        return False
+    try:
+        _resolved, config = read_manifest_and_config(ref)
+    except CnbError:
+        return True
+    return LOCK_LABEL not in config.labels
 
 
 def _known_lock(lock_file: Path) -> Path:
@@ -108,7 +138,11 @@ def _create(
     definition = StackDefinition.read(stack_file)
     cache = cache_root()
     workspace = stack_workspace(definition, stack_file, cache)
-    kept = read_lock(lock_file, definition) if lock_file.is_file() else None
+    kept = (
+        None
+        if _outdated(lock_file, stack_file) or not lock_file.is_file()
+        else StackLock.read(lock_file)
+    )
     if kept is not None and not workspace.missing(kept.packages):
         lock = kept
     else:

@@ -61,6 +61,9 @@ def follow_lock(
     """The shipped lock when its ``.deb``s are cached or still on the mirror; else the
     newest versions resolved earlier from it whose ``.deb``s are cached; else the newest
     versions now."""
+    if not shipped_lock.is_file():  # a stack file shipped without a lock: the newest versions
+        newest = resolve_lock(definition, workspace)
+        return FollowedLock(newest, newest, ())
     shipped = read_lock(shipped_lock, definition)
     if not workspace.missing(shipped.packages):
         return FollowedLock(shipped, shipped, ())

@@ -9,6 +9,7 @@ image the layers (and compressed bytes) that differ — and is kept beside the l
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,6 @@ from cnbsdk.stacks.create import (
     ImageResult,
     check_references,
     default_lock_path,
-    read_lock,
     resolve_lock,
     same_packages,
     stack_workspace,
@@ -48,9 +48,13 @@ class PackageChange:
     old: str | None
     new: str | None
     cves: tuple[str, ...] = ()
+    note: str = ""  # e.g. "added to the run image"
 
     def text(self) -> str:
-        return f"{self.name} {self.old or '(new)'} → {self.new or '(removed)'}"
+        note = f" ({self.note})" if self.note else ""
+        if self.old == self.new:
+            return f"{self.name} {self.new}{note}"
+        return f"{self.name} {self.old or '(new)'} → {self.new or '(removed)'}{note}"
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class StackUpdate:
 
     @property
     def changed(self) -> bool:
-        return bool(self.packages)
+        return bool(self.packages or self.images)
 
     @property
     def cves(self) -> tuple[str, ...]:
@@ -111,6 +115,7 @@ class StackUpdate:
                     "old": c.old,
                     "new": c.new,
                     "cves": list(c.cves),
+                    "note": c.note,
                 }
                 for c in self.packages
             ],
@@ -139,7 +144,9 @@ class StackUpdate:
             old_released=data["oldReleased"],
             new_released=data["newReleased"],
             packages=tuple(
-                PackageChange(p["name"], p["source"], p["old"], p["new"], tuple(p["cves"]))
+                PackageChange(
+                    p["name"], p["source"], p["old"], p["new"], tuple(p["cves"]), p.get("note", "")
+                )
                 for p in data["packages"]
             ),
             images=tuple(
@@ -174,25 +181,44 @@ def report_path(lock_path: Path) -> Path:
 
 
 def package_changes(old: StackLock | None, new: StackLock) -> list[PackageChange]:
-    """Every package whose pin differs between two locks, by name (without CVEs)."""
+    """Every package whose pin differs between two locks, or that joined or left an image,
+    by name (without CVEs)."""
     before = old.by_name() if old else {}
     after = new.by_name()
     changes = []
     for name in sorted(set(before) | set(after)):
         a, b = before.get(name), after.get(name)
-        if a is not None and b is not None and (a.version, a.sha256) == (b.version, b.sha256):
-            continue
         either = b if b is not None else a
         assert either is not None
+        same_pin = (
+            a is not None and b is not None and (a.version, a.sha256) == (b.version, b.sha256)
+        )
+        moved = _membership(old, new, name)
+        if same_pin and not moved:
+            continue
         changes.append(
             PackageChange(
                 name,
                 either.source,
                 a.version if a is not None else None,
                 b.version if b is not None else None,
+                note=moved,
             )
         )
     return changes
+
+
+def _membership(old: StackLock | None, new: StackLock, name: str) -> str:
+    """``added to the run image``, ``removed from the build image``... or ``""``."""
+    notes = []
+    for kind in ("run", "build"):
+        was = old is not None and name in (old.run if kind == "run" else old.build)
+        now = name in (new.run if kind == "run" else new.build)
+        if now and not was:
+            notes.append(f"added to the {kind} image")
+        elif was and not now:
+            notes.append(f"removed from the {kind} image")
+    return ", ".join(notes)
 
 
 def with_cves(
@@ -205,14 +231,14 @@ def with_cves(
         by_source.setdefault(package.source, []).append(package)
     result = []
     for change in changes:
-        if change.new is None:
+        if change.new is None or change.new == change.old:
             result.append(change)
             continue
         package = new.by_name()[change.name]
         siblings = [package] + [p for p in by_source[package.source] if p is not package]
         debs = [workspace.deb_path(p) for p in siblings if p.version == package.version]
         cves = cves_of_update(debs, change.old, change.new)
-        result.append(PackageChange(change.name, change.source, change.old, change.new, cves))
+        result.append(dataclasses.replace(change, cves=cves))
     return result
 
 
@@ -260,7 +286,8 @@ def update_stack(
     lock_path = Path(lock_file) if lock_file else default_lock_path(stack_path)
     cache = cache_dir or cache_root()
     workspace = stack_workspace(definition, stack_path, cache)
-    old = read_lock(lock_path, definition) if lock_path.exists() else None
+    # The old lock may have been made for other package lists: that is what an update fixes.
+    old = StackLock.read(lock_path) if lock_path.exists() else None
 
     newest = resolve_lock(definition, workspace)
     if old is not None and same_packages(old, newest):

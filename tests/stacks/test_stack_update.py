@@ -114,6 +114,7 @@ def test_update_reports_the_package_its_cve_and_the_changed_layers(probe: Probe)
             "old": "1.0-1",
             "new": "1.0-2",
             "cves": ["CVE-2099-0001"],
+            "note": "",
         }
     ]
     assert report["cves"] == ["CVE-2099-0001"]
@@ -307,3 +308,45 @@ def test_update_default_follows_the_distribution(
     assert digest(DEFAULT_RUN_IMAGE) != before
     assert StackLock.read(default_lock_file()).by_name()["cnbsdk-probe"].version == "1.0-3"
     assert os.path.exists(default_lock_file().with_name("stack.update.json"))
+
+
+def test_a_package_added_to_an_image_is_reported_and_written(probe: Probe) -> None:
+    """The stack file asks for one more package in the run image (the lock was made for
+    other lists): `update` resolves again and says which image gained it."""
+    text = probe.stack.read_text()
+    probe.stack.write_text(
+        text.replace(
+            '"cnbsdk-probe", "cnbsdk-lib"]', '"cnbsdk-probe", "cnbsdk-lib", "cnbsdk-lib-extra"]', 1
+        )
+    )
+    code, out, err = probe.update("--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert [(p["name"], p["old"], p["new"], p["note"]) for p in report["packages"]] == [
+        ("cnbsdk-lib-extra", "2.0-1", "2.0-1", "added to the run image")
+    ]
+    run = next(i for i in report["images"] if i["kind"] == "run")
+    assert {layer["name"] for layer in run["changedLayers"]} == {"deb:cnbsdk-libs", "sbom"}
+    assert "cnbsdk-lib-extra" in StackLock.read(probe.lock).run
+
+
+def test_the_default_stack_is_remade_when_its_package_lists_change(
+    probe: Probe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnbsdk.lifecycle.default_stack import DEFAULT_RUN_IMAGE, default_stack
+
+    monkeypatch.setenv("CNBSDK_HOME", str(tmp_path / "home"))
+    assert default_stack(stack_file=probe.stack).created
+    before = digest(DEFAULT_RUN_IMAGE)
+    assert not default_stack(stack_file=probe.stack).created
+    text = probe.stack.read_text()
+    probe.stack.write_text(
+        text.replace(
+            '"cnbsdk-probe", "cnbsdk-lib"]', '"cnbsdk-probe", "cnbsdk-lib", "cnbsdk-lib-extra"]', 1
+        )
+    )
+    (probe.stack.with_name("stack.lock")).unlink()  # a newer cnbsdk ships lists and lock together
+    lines: list[str] = []
+    assert default_stack(log=lines.append, stack_file=probe.stack).created
+    assert any("made for other package lists" in line for line in lines)
+    assert digest(DEFAULT_RUN_IMAGE) != before

@@ -1,0 +1,182 @@
+"""Node.js, npm and the app's modules, each in its own layer.
+
+- ``node`` (build + launch): the runtime from the catalog, keyed on its checksum; its
+  headers serve node-gyp (``npm_config_nodedir``), so native addons build offline.
+- ``npm`` (build only): npm from the catalog, run by the layer's node.
+- ``npm-cache`` (cache only): npm's download cache, so a changed lockfile downloads only
+  what changed.
+- ``build-modules`` (cache only, when build scripts run): every dependency, dev ones too.
+- ``launch-modules`` (launch): production dependencies only; ``<app>/node_modules`` links to
+  it. Both module layers are reused while the lockfile (or package.json), Node.js and npm
+  are the same — then no package manager runs at all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnbsdk.buildpack import LayerEnv, Scope
+from cnbsdk.buildpack.cache_keys import files_digest
+from cnbsdk.buildpack.layers import LayerRef
+from cnbsdk.buildpack.tools import run_tool
+from cnbsdk.spec.buildpack_toml import Dependency
+from cnbsdk_node.project import LOCKFILES, NodeProject
+
+MODULES_FORMAT = 1  # bump when the layout of the module layers changes
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    node: LayerRef
+    npm: LayerRef
+    cache: LayerRef
+    node_version: str
+    npm_version: str
+
+
+def configure_node_layer(layer: LayerRef) -> None:
+    """The runtime's env: NODE_HOME everywhere, node-gyp's headers at build time,
+    NODE_ENV=production at launch unless the user sets it."""
+    env = LayerEnv()
+    env.override("NODE_HOME", str(layer.path))
+    env.default("npm_config_nodedir", str(layer.path), Scope.BUILD)
+    env.default("NODE_ENV", "production", Scope.LAUNCH)
+    layer.write_env(env)
+
+
+def configure_npm_layer(layer: LayerRef) -> None:
+    """npm's own ``bin/npm`` looks for npm beside node; these run the layer's copy."""
+    for name, script in (("npm", "npm-cli.js"), ("npx", "npx-cli.js")):
+        wrapper = layer.path / "bin" / name
+        if wrapper.is_symlink() or wrapper.exists():
+            wrapper.unlink()
+        wrapper.write_text(f'#!/bin/sh\nexec node "{layer.path / "bin" / script}" "$@"\n')
+        wrapper.chmod(0o755)
+
+
+def tool_env(
+    environ: Mapping[str, str], tools: Toolchain, secrets_env: Mapping[str, str]
+) -> dict[str, str]:
+    """The env ``npm`` runs with: our node and npm first on PATH, the cache in its layer,
+    node-gyp's headers from the node layer, no update checks, audits or funding notes."""
+    env = {k: v for k, v in environ.items() if not k.startswith("CNB_")}
+    env["PATH"] = os.pathsep.join(
+        [
+            str(tools.node.path / "bin"),
+            str(tools.npm.path / "bin"),
+            environ.get("PATH", "/usr/bin:/bin"),
+        ]
+    )
+    env["NODE_HOME"] = str(tools.node.path)
+    env["npm_config_nodedir"] = str(tools.node.path)
+    env["npm_config_cache"] = str(tools.cache.path)
+    env["npm_config_update_notifier"] = "false"
+    env["npm_config_fund"] = "false"
+    env["npm_config_audit"] = "false"
+    env.setdefault("HOME", str(tools.cache.path))
+    if "npm_config_registry" not in env and environ.get("BP_NPM_REGISTRY"):
+        env["npm_config_registry"] = environ["BP_NPM_REGISTRY"]
+    env.update(secrets_env)
+    return env
+
+
+def modules_key(project: NodeProject, tools: Toolchain, *, dev: bool) -> dict[str, Any]:
+    return {
+        "format": MODULES_FORMAT,
+        "dependencies": files_digest(project.root, ["package.json", *LOCKFILES]),
+        "node": tools.node_version,
+        "npm": tools.npm_version,
+        "dev": dev,
+    }
+
+
+def _install_command(project: NodeProject, *, dev: bool) -> list[str]:
+    command = ["npm", "ci"] if project.lockfile is not None else ["npm", "install"]
+    return [*command, "--include=dev" if dev else "--omit=dev", "--no-audit", "--no-fund"]
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def install_modules(
+    context: Any,
+    project: NodeProject,
+    tools: Toolchain,
+    env: Mapping[str, str],
+    scripts: Sequence[str],
+    secrets: Sequence[str],
+) -> LayerRef:
+    """Install the app's dependencies, run its build scripts, and leave
+    ``<app>/node_modules`` linked to the launch layer of production dependencies."""
+    logger = context.logger
+    app_modules = project.root / "node_modules"
+    if app_modules.is_dir() and not app_modules.is_symlink():
+        logger.warning("the app carries a node_modules directory: it is replaced by an install")
+    _remove(app_modules)
+
+    if scripts:
+        build = context.layers.cached("build-modules", modules_key(project, tools, dev=True))
+        if build.reused:
+            shutil.copytree(build.path / "node_modules", app_modules, symlinks=True)
+        else:
+            run_tool(
+                _install_command(project, dev=True),
+                logger=logger,
+                cwd=project.root,
+                env=env,
+                secrets=secrets,
+            )
+            if app_modules.is_dir():
+                shutil.copytree(app_modules, build.path / "node_modules", symlinks=True)
+        for script in scripts:
+            run_tool(
+                ["npm", "run", script], logger=logger, cwd=project.root, env=env, secrets=secrets
+            )
+
+    launch: LayerRef = context.layers.cached(
+        "launch-modules", modules_key(project, tools, dev=False), launch=True
+    )
+    target = launch.path / "node_modules"
+    if launch.reused:
+        _remove(app_modules)
+    else:
+        if scripts:
+            if app_modules.is_dir():
+                run_tool(
+                    ["npm", "prune", "--omit=dev", "--no-audit", "--no-fund"],
+                    logger=logger,
+                    cwd=project.root,
+                    env=env,
+                    secrets=secrets,
+                )
+        else:
+            run_tool(
+                _install_command(project, dev=False),
+                logger=logger,
+                cwd=project.root,
+                env=env,
+                secrets=secrets,
+            )
+        _remove(target)
+        if app_modules.is_dir():
+            shutil.move(str(app_modules), str(target))
+        else:
+            target.mkdir()
+    os.symlink(target, app_modules)
+    path_env = LayerEnv()
+    path_env.prepend("PATH", str(project.root / "node_modules" / ".bin"), os.pathsep, Scope.LAUNCH)
+    launch.write_env(path_env)
+    return launch
+
+
+def dependency_name(dependency: Dependency) -> str:
+    return dependency.name or dependency.id

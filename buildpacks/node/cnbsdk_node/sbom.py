@@ -1,0 +1,60 @@
+"""The SBOMs: Node.js and every production package from the lockfile at launch; the dev
+packages in the build SBOM."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from pathlib import Path
+
+from cnbsdk.buildpack import Component
+from cnbsdk.buildpack.dependency_layer import dependency_component
+from cnbsdk.spec.buildpack_toml import Dependency
+
+
+def npm_purl(name: str, version: str) -> str:
+    """``pkg:npm/express@4.21.2``; a scope's ``@`` is percent-encoded."""
+    if name.startswith("@") and "/" in name:
+        scope, package = name[1:].split("/", 1)
+        return f"pkg:npm/%40{urllib.parse.quote(scope)}/{urllib.parse.quote(package)}@{version}"
+    return f"pkg:npm/{urllib.parse.quote(name)}@{version}"
+
+
+def lockfile_components(lockfile: Path | None) -> tuple[list[Component], list[Component]]:
+    """(production, dev) packages of a lockfile v2/v3 (``packages`` map)."""
+    if lockfile is None:
+        return [], []
+    try:
+        data = json.loads(lockfile.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return [], []
+    packages = data.get("packages") if isinstance(data, dict) else None
+    if not isinstance(packages, dict):
+        return [], []
+    production: dict[str, Component] = {}
+    dev: dict[str, Component] = {}
+    # top-level packages first: their entries carry the most (licence and all)
+    for path, entry in sorted(
+        packages.items(), key=lambda item: (item[0].count("node_modules/"), item[0])
+    ):
+        if not path or not isinstance(entry, dict) or entry.get("link"):
+            continue
+        name = entry.get("name") or path.rsplit("node_modules/", 1)[-1]
+        version = entry.get("version")
+        if not isinstance(name, str) or not isinstance(version, str):
+            continue
+        licence = entry.get("license")
+        component = Component(
+            name=name,
+            version=version,
+            purl=npm_purl(name, version),
+            licenses=(licence,) if isinstance(licence, str) and licence else (),
+        )
+        target = dev if entry.get("dev") else production
+        target.setdefault(component.purl, component)
+    return list(production.values()), list(dev.values())
+
+
+def launch_components(node: Dependency, lockfile: Path | None) -> list[Component]:
+    production, _dev = lockfile_components(lockfile)
+    return [dependency_component(node), *production]

