@@ -78,6 +78,8 @@ def tool_env(
     env["npm_config_update_notifier"] = "false"
     env["npm_config_fund"] = "false"
     env["npm_config_audit"] = "false"
+    # file: dependencies copied in, not linked: node_modules moves into a layer
+    env["npm_config_install_links"] = "true"
     env.setdefault("HOME", str(tools.cache.path))
     if "npm_config_registry" not in env and environ.get("BP_NPM_REGISTRY"):
         env["npm_config_registry"] = environ["BP_NPM_REGISTRY"]
@@ -118,9 +120,13 @@ def install_modules(
     """Install the app's dependencies, run its build scripts, and leave
     ``<app>/node_modules`` linked to the launch layer of production dependencies."""
     logger = context.logger
+
+    def npm(*args: str) -> None:
+        run_tool(["npm", *args], logger=logger, cwd=project.root, env=env, secrets=secrets)
+
     app_modules = project.root / "node_modules"
     if app_modules.is_dir() and not app_modules.is_symlink():
-        logger.warning("the app carries a node_modules directory: it is replaced by an install")
+        return _vendored(context, project, tools, scripts, npm)
     _remove(app_modules)
 
     if scripts:
@@ -128,19 +134,11 @@ def install_modules(
         if build.reused:
             shutil.copytree(build.path / "node_modules", app_modules, symlinks=True)
         else:
-            run_tool(
-                _install_command(project, dev=True),
-                logger=logger,
-                cwd=project.root,
-                env=env,
-                secrets=secrets,
-            )
+            npm(*_install_command(project, dev=True)[1:])
             if app_modules.is_dir():
                 shutil.copytree(app_modules, build.path / "node_modules", symlinks=True)
         for script in scripts:
-            run_tool(
-                ["npm", "run", script], logger=logger, cwd=project.root, env=env, secrets=secrets
-            )
+            npm("run", script)
 
     launch: LayerRef = context.layers.cached(
         "launch-modules", modules_key(project, tools, dev=False), launch=True
@@ -149,33 +147,56 @@ def install_modules(
     if launch.reused:
         _remove(app_modules)
     else:
-        if scripts:
-            if app_modules.is_dir():
-                run_tool(
-                    ["npm", "prune", "--omit=dev", "--no-audit", "--no-fund"],
-                    logger=logger,
-                    cwd=project.root,
-                    env=env,
-                    secrets=secrets,
-                )
-        else:
-            run_tool(
-                _install_command(project, dev=False),
-                logger=logger,
-                cwd=project.root,
-                env=env,
-                secrets=secrets,
-            )
-        _remove(target)
-        if app_modules.is_dir():
-            shutil.move(str(app_modules), str(target))
-        else:
-            target.mkdir()
-    os.symlink(target, app_modules)
+        if not scripts:
+            npm(*_install_command(project, dev=False)[1:])
+        elif app_modules.is_dir():
+            npm("prune", "--omit=dev", "--no-audit", "--no-fund")
+        _move_into(app_modules, target)
+    _link(launch, project)
+    return launch
+
+
+def _vendored(
+    context: Any,
+    project: NodeProject,
+    tools: Toolchain,
+    scripts: Sequence[str],
+    npm: Any,
+) -> LayerRef:
+    """The app ships its ``node_modules``: nothing is downloaded; ``npm rebuild`` compiles
+    native addons against our Node.js, and the tree (as shipped) becomes the launch layer."""
+    context.logger.process("Using the app's own node_modules (npm rebuild; nothing downloaded)")
+    key = {
+        **modules_key(project, tools, dev=False),
+        "vendored": files_digest(project.root, ["node_modules"]),
+    }
+    launch: LayerRef = context.layers.cached("launch-modules", key, launch=True)
+    app_modules = project.root / "node_modules"
+    if launch.reused:
+        _remove(app_modules)
+    else:
+        npm("rebuild", "--no-audit", "--no-fund")
+        _move_into(app_modules, launch.path / "node_modules")
+    _link(launch, project)
+    for script in scripts:
+        npm("run", script)
+    return launch
+
+
+def _move_into(app_modules: Path, target: Path) -> None:
+    _remove(target)
+    if app_modules.is_dir():
+        shutil.move(str(app_modules), str(target))
+    else:
+        target.mkdir()
+
+
+def _link(launch: LayerRef, project: NodeProject) -> None:
+    """``<app>/node_modules`` → the launch layer's, and its ``.bin`` on PATH at launch."""
+    os.symlink(launch.path / "node_modules", project.root / "node_modules")
     path_env = LayerEnv()
     path_env.prepend("PATH", str(project.root / "node_modules" / ".bin"), os.pathsep, Scope.LAUNCH)
     launch.write_env(path_env)
-    return launch
 
 
 def dependency_name(dependency: Dependency) -> str:
