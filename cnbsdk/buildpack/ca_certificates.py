@@ -23,7 +23,7 @@ def extra_ca_bundle(context: Any) -> Path | None:
         return None
     if len(files) == 1:
         return files[0]
-    with tempfile.NamedTemporaryFile(prefix="cnb-ca-", suffix=".pem", delete=False) as handle:
+    with tempfile.NamedTemporaryFile(prefix=".cnb-ca-", suffix=".pem", delete=False) as handle:
         for path in files:
             handle.write(path.read_bytes().rstrip(b"\n") + b"\n")
     return Path(handle.name)

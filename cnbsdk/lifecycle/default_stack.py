@@ -12,6 +12,7 @@ A file lock keeps two builds started at the same time from creating them twice.
 from __future__ import annotations
 
 import fcntl
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from cnbsdk.oci.store import ImageStore, cnbsdk_home, store_tag
 from cnbsdk.stacks import shipped_stack
 from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.create import (
+    IMAGE_FORMAT,
     default_lock_path,
     same_packages,
     stack_workspace,
@@ -94,17 +96,19 @@ def default_stack(
     with _exclusive():
         absent = missing()
         if absent and _outdated(lock_file, stack_file):
-            log("The default stack was made for other package lists (an older cnbsdk): remaking it")
+            log("The default stack was made by another cnbsdk or for other packages: remaking it")
         if absent:
             _create(absent, lock_file, stack_file, log, progress)
     return DefaultStack(DEFAULT_BUILD_IMAGE, DEFAULT_RUN_IMAGE, bool(absent), lock_file)
 
 
 def _outdated(lock_file: Path, stack_file: Path) -> bool:
-    """Whether the images were made for other package lists than the stack file's now (or
-    by a cnbsdk that kept no lock with them: their run image has no lock label)."""
+    """Whether the images were made for other package lists than the stack file's now, or
+    by a cnbsdk that made them otherwise (their lock label has another format, or none)."""
+    if _other_format(DEFAULT_RUN_IMAGE):
+        return True
     if not lock_file.is_file():
-        return _unlabelled(DEFAULT_RUN_IMAGE)
+        return False
     try:
         kept = StackLock.read(lock_file)
     except CnbError:
@@ -112,15 +116,17 @@ def _outdated(lock_file: Path, stack_file: Path) -> bool:
     return kept.requirements != StackDefinition.read(stack_file).requirements_digest()
 
 
-def _unlabelled(ref: str) -> bool:
+def _other_format(ref: str) -> bool:
+    """Whether the image at ``ref`` was made by a cnbsdk writing stack images otherwise."""
     store = ImageStore()
     if not _present(store, ref):
         return False
     try:
         _resolved, config = read_manifest_and_config(ref)
-    except CnbError:
+        label = json.loads(config.labels.get(LOCK_LABEL, "{}"))
+    except (CnbError, ValueError):
         return True
-    return LOCK_LABEL not in config.labels
+    return not isinstance(label, dict) or label.get("format") != IMAGE_FORMAT
 
 
 def _known_lock(lock_file: Path) -> Path:

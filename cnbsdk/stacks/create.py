@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Bump when the bytes of a package layer would change for the same .deb files.
 LAYER_FORMAT = "cnbsdk-stack-layer-1"
+# Bump when the images would change for the same lock (generated files, labels): the
+# default stack is remade when its images carry another format.
+IMAGE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,9 @@ def _image_layers(
         ca_dir.mkdir()
         deb.unpack(workspace.deb_path(ca), ca_dir, PathFilter())
         bundle = rootfs.ca_bundle([ca_dir])
-    entries = rootfs.config_entries(spec, bundle=bundle, has_tzdata="tzdata" in names)
+    entries = rootfs.config_entries(
+        spec, bundle=bundle, has_tzdata="tzdata" in names, packages=names
+    )
     config_layer = write_layer_from_entries(entries, layer_dir)
     layers.append(StackLayer("config", config_layer, _entries_size(entries)))
     bar.advance(1)
@@ -445,7 +450,12 @@ def _image_config(
         "io.buildpacks.base.id": definition.id,
         "io.buildpacks.stack.id": definition.id,
         LOCK_LABEL: json.dumps(
-            {"digest": lock.digest(), "released": lock.released, "packages": len(lock.packages)},
+            {
+                "digest": lock.digest(),
+                "released": lock.released,
+                "packages": len(lock.packages),
+                "format": IMAGE_FORMAT,
+            },
             sort_keys=True,
         ),
         sbom.SBOM_LABEL: json.dumps(

@@ -75,8 +75,30 @@ def ca_bundle(rootfs_dirs: Sequence[Path]) -> bytes:
     return b"".join(chunks)
 
 
-def config_entries(spec: ImageSpec, *, bundle: bytes, has_tzdata: bool) -> list[TarEntry]:
-    """/etc/passwd, /etc/group, the cnb user's home, the CA bundle, nsswitch, localtime."""
+# What the packages' maintainer scripts would register with update-alternatives (none run
+# in an image): package -> (link, target). Build tools call `cc` and `c++` (node-gyp,
+# CPython's sysconfig, make's defaults), never `gcc` by name.
+ALTERNATIVES: dict[str, tuple[tuple[str, str], ...]] = {
+    "gcc": (("/usr/bin/cc", "gcc"),),
+    "g++": (("/usr/bin/c++", "g++"),),
+    "mawk": (("/usr/bin/awk", "mawk"),),
+}
+
+
+def alternative_entries(packages: set[str]) -> list[TarEntry]:
+    """The ``update-alternatives`` links of the packages present (``/usr/bin/cc`` ...)."""
+    entries = []
+    for package in sorted(packages & set(ALTERNATIVES)):
+        for link, target in ALTERNATIVES[package]:
+            entries.append(TarEntry.symlink(link, target))
+    return entries
+
+
+def config_entries(
+    spec: ImageSpec, *, bundle: bytes, has_tzdata: bool, packages: set[str] | None = None
+) -> list[TarEntry]:
+    """/etc/passwd, /etc/group, the cnb user's home, the CA bundle, nsswitch, localtime,
+    and the alternatives links of ``packages``."""
     home = f"/home/{spec.user_name}"
     entries = [
         TarEntry.dir("/etc"),
@@ -96,4 +118,7 @@ def config_entries(spec: ImageSpec, *, bundle: bytes, has_tzdata: bool) -> list[
         # tzdata's postinst points /etc/localtime at the configured zone; images use UTC.
         entries.append(TarEntry.symlink("/etc/localtime", "/usr/share/zoneinfo/Etc/UTC"))
         entries.append(TarEntry.file("/etc/timezone", b"Etc/UTC\n"))
+    links = alternative_entries(packages or set())
+    if links:
+        entries += [TarEntry.dir("/usr"), TarEntry.dir("/usr/bin"), *links]
     return entries

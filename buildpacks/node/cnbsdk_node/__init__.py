@@ -60,8 +60,11 @@ def build(context: BuildContext) -> BuildResult:
     node_layer = dependency_layer(context, node, "node", build=True, launch=True)
     configure_node_layer(node_layer)
     install_memory_program(node_layer)
-    npm_request = VersionRequest('package.json "engines.npm"', project.engine("npm") or "")
-    npm = plan_version(dependencies, "npm", [npm_request], name="npm", logger=logger).dependency
+    npm_requests = [
+        VersionRequest("BP_NPM_VERSION", environ.get("BP_NPM_VERSION", "")),
+        VersionRequest('package.json "engines.npm"', project.engine("npm") or ""),
+    ]
+    npm = plan_version(dependencies, "npm", npm_requests, name="npm", logger=logger).dependency
     npm_layer = dependency_layer(context, npm, "npm", build=True)
     configure_npm_layer(npm_layer)
     cache = context.layers.cached("npm-cache")

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ def tool_env(
     env["npm_config_audit"] = "false"
     # file: dependencies copied in, not linked: node_modules moves into a layer
     env["npm_config_install_links"] = "true"
+    env["NODE_DISABLE_COMPILE_CACHE"] = "1"  # node would keep one in /tmp, lost anyway
     env.setdefault("HOME", str(tools.cache.path))
     if "npm_config_registry" not in env and environ.get("BP_NPM_REGISTRY"):
         env["npm_config_registry"] = environ["BP_NPM_REGISTRY"]
@@ -87,10 +89,30 @@ def tool_env(
     return env
 
 
+def local_dependency_dirs(project: NodeProject) -> list[str]:
+    """The directories of ``file:`` dependencies below the app (their sources count)."""
+    found = []
+    for field in ("dependencies", "devDependencies", "optionalDependencies"):
+        table = project.package.get(field)
+        if not isinstance(table, dict):
+            continue
+        for spec in table.values():
+            if isinstance(spec, str) and spec.startswith("file:"):
+                path = os.path.normpath(spec[len("file:") :].strip())
+                inside = not os.path.isabs(path) and path != "." and not path.startswith("..")
+                if inside and (project.root / path).is_dir():
+                    found.append(path)
+    return sorted(set(found))
+
+
 def modules_key(project: NodeProject, tools: Toolchain, *, dev: bool) -> dict[str, Any]:
+    local = local_dependency_dirs(project)
+    patterns = ["package.json", *LOCKFILES, *local]
     return {
         "format": MODULES_FORMAT,
-        "dependencies": files_digest(project.root, ["package.json", *LOCKFILES]),
+        "dependencies": files_digest(
+            project.root, patterns, exclude=["**/node_modules", "**/build", "node_modules"]
+        ),
         "node": tools.node_version,
         "npm": tools.npm_version,
         "dev": dev,
@@ -122,7 +144,8 @@ def install_modules(
     logger = context.logger
 
     def npm(*args: str) -> None:
-        run_tool(["npm", *args], logger=logger, cwd=project.root, env=env, secrets=secrets)
+        run = run_tool(["npm", *args], logger=logger, cwd=project.root, env=env, secrets=secrets)
+        warn_blocked_scripts(run.output, logger)
 
     app_modules = project.root / "node_modules"
     if app_modules.is_dir() and not app_modules.is_symlink():
@@ -156,6 +179,25 @@ def install_modules(
     return launch
 
 
+_SCRIPTS_NOTE = re.compile(r"^npm warn install-scripts\s+(\S+@\S+) \(")
+
+
+def warn_blocked_scripts(output: str, logger: Any) -> None:
+    """npm 12 runs a dependency's install scripts only when package.json's ``allowScripts``
+    approves them; a skipped one (a native addon not compiled) deserves more than npm's
+    note. (npm 11 only mentions unapproved scripts, and runs them.)"""
+    lines = [line.strip() for line in output.splitlines()]
+    if not any(line.startswith("npm warn install-scripts") and "blocked" in line for line in lines):
+        return
+    blocked = [m.group(1) for line in lines if (m := _SCRIPTS_NOTE.match(line))]
+    if blocked:
+        logger.warning(
+            f"npm skipped the install scripts of {', '.join(blocked)}: they are not approved"
+            " in package.json's allowScripts (run `npm approve-scripts` in the app, or build"
+            " with BP_NPM_VERSION=11), so what they build (native addons) is missing"
+        )
+
+
 def _vendored(
     context: Any,
     project: NodeProject,
@@ -186,9 +228,25 @@ def _vendored(
 def _move_into(app_modules: Path, target: Path) -> None:
     _remove(target)
     if app_modules.is_dir():
+        _copy_local_links(app_modules)
         shutil.move(str(app_modules), str(target))
     else:
         target.mkdir()
+
+
+def _copy_local_links(modules: Path) -> None:
+    """npm links ``file:`` dependencies inside the app (``node_modules/addon -> ../addon``);
+    such a relative link breaks once the tree moves into a layer, so it becomes a copy of
+    what it points at (with what its install scripts built there)."""
+    entries = [p for p in modules.iterdir() if not p.name.startswith(".")]
+    entries += [q for p in entries if p.name.startswith("@") and p.is_dir() for q in p.iterdir()]
+    for entry in entries:
+        if not entry.is_symlink():
+            continue
+        source = entry.resolve()
+        if source.is_dir() and modules.resolve() not in source.parents:
+            entry.unlink()
+            shutil.copytree(source, entry, symlinks=True)
 
 
 def _link(launch: LayerRef, project: NodeProject) -> None:

@@ -41,7 +41,7 @@ def test_express_with_a_lockfile_builds_starts_and_answers(cnb_build) -> None:  
     assert result.run("node -e 'console.log(process.env.NODE_ENV)'").output == "production\n"
 
     # the launch SBOM: Node.js and every production package, with purls
-    components = {c["name"]: c for c in result.sboms("launch")[0]["components"]}
+    components = {c["name"]: c for c in result.sbom(BUILDPACK)["components"]}
     assert components["express"]["purl"].startswith("pkg:npm/express@")
     assert components["Node.js"]["purl"].startswith("pkg:generic/node@")
 
@@ -85,10 +85,20 @@ def test_no_lockfile_installs_and_nvmrc_pins_the_version(cnb_build) -> None:  # 
 
 
 def test_a_native_addon_is_compiled_by_node_gyp_from_the_layer_headers(cnb_build) -> None:  # type: ignore[no-untyped-def]
-    # the network is cut: node-gyp must find Node.js's headers in the node layer
-    result = cnb_build(APPS / "addon-app", [BUILDPACK], network="none")
-    assert "gyp info ok" in result.phases["BUILDING"]
-    assert result.start().get("/").body == "hello from C\n"
+    # npm 12 runs a dependency's install scripts only when package.json approves them: the
+    # build says so instead of leaving the addon silently unbuilt
+    blocked = cnb_build(APPS / "addon-app", [BUILDPACK])
+    assert "npm skipped the install scripts of addon@1.0.0" in blocked.phases["BUILDING"]
+
+    first = cnb_build(APPS / "addon-app", [BUILDPACK], env={"BP_NPM_VERSION": "11"})
+    assert "npm skipped" not in first.phases["BUILDING"]
+    assert first.start().get("/").body == "hello from C\n"
+    # the addon changes and the network is cut: node-gyp compiles it again from the node
+    # layer's headers, downloading nothing
+    source = (APPS / "addon-app/addon/addon.c").read_text().replace("hello from C", "hi from C")
+    again = first.rebuild(files={"addon/addon.c": source}, network="none")
+    again.assert_layer_rebuilt("cnbsdk/node:launch-modules", because="dependencies changed")
+    assert again.start().get("/").body == "hi from C\n"
 
 
 def test_a_build_script_runs_with_dev_dependencies_that_stay_out_of_the_image(
@@ -143,10 +153,16 @@ def test_bad_apps_fail_with_the_cause_and_leave_the_previous_image(
     assert not bad.succeeded
     assert message in str(bad.failure), bad.log[-2000:]
     assert "Traceback" not in bad.log
-    # the previous image is still there, whole, and still answers
-    again = good.rebuild()
+    # the previous image is still there, whole, and the cache still serves: with the app
+    # put back, the rebuild runs no npm and gives the same image
+    assert good.start().get("/").status == 200
+    names = ("package.json", "package-lock.json", "server.js")
+    restored: dict[str, str | None] = {name: (EXPRESS / name).read_text() for name in names}
+    restored |= {name: None for name in files if name not in names}
+    again = bad.rebuild(files=restored, expect_failure=False)
+    assert "Reusing layer 'launch-modules'" in again.phases["BUILDING"]
+    assert "Running 'npm" not in again.phases["BUILDING"]
     assert again.image.digest == good.image.digest
-    assert again.start().get("/").status == 200
 
 
 def test_the_offline_buildpackage_builds_with_the_network_cut(
@@ -155,6 +171,7 @@ def test_the_offline_buildpackage_builds_with_the_network_cut(
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     import subprocess
+    import sys
 
     app = tmp_path / "app"
     shutil.copytree(EXPRESS, app)
@@ -168,7 +185,9 @@ def test_the_offline_buildpackage_builds_with_the_network_cut(
     packaged = tmp_path / "node.cnb"
     subprocess.run(
         [
-            "cnbsdk",
+            sys.executable,
+            "-m",
+            "cnbsdk.cli.main",
             "package",
             "buildpack",
             "cnbsdk/node",
