@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -112,6 +112,7 @@ class BuildpackOutput:
     build: BuildToml = field(default_factory=BuildToml)
     store: StoreToml | None = None
     layers: Mapping[str, LayerContentMetadata] = field(default_factory=dict)
+    output: str = ""  # what its bin/build printed (stdout and stderr interleaved)
 
     def layer_types(self) -> dict[str, LayerTypes]:
         return {name: meta.effective_types for name, meta in self.layers.items()}
@@ -276,7 +277,8 @@ def _build_one(
     )
     if result.exit_code != 0:
         raise BuildpackFailed(element, result.exit_code, result.output)
-    return read_buildpack_output(element, layers_dir, shown_as=Path(shown_layers))
+    read = read_buildpack_output(element, layers_dir, shown_as=Path(shown_layers))
+    return replace(read, output=result.output)
 
 
 def _write_buildpack_plan(directory: Path, element: GroupElement, plan: PlatformPlan) -> Path:

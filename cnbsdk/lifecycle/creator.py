@@ -30,7 +30,7 @@ from types import FrameType
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
 from cnbsdk.lifecycle.app_source import AppSource, path_filter, prepare_app
-from cnbsdk.lifecycle.build import build
+from cnbsdk.lifecycle.build import BuildOutcome, build
 from cnbsdk.lifecycle.build_env import filtered_base_env
 from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
 from cnbsdk.lifecycle.cache import VolumeCache
@@ -119,6 +119,8 @@ class CreateResult:
     group: tuple[str, ...]
     timings: tuple[PhaseTiming, ...]
     export: ExportReport | None = None
+    detect: DetectReport | None = None
+    build: BuildOutcome | None = None  # each buildpack's outputs and printed lines
 
     @property
     def total_seconds(self) -> float:
@@ -276,6 +278,8 @@ def create(
         group=tuple(f"{e.id}@{e.version}" for e in plan.group),
         timings=timer.timings(),
         export=exported,
+        detect=report,
+        build=outcome,
     )
 
 
