@@ -425,6 +425,7 @@ class ImageHarness:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._count = 0
+        self._builds = 0
         self._started: list[Any] = []
 
     def __call__(
@@ -475,7 +476,8 @@ class ImageHarness:
 
     def build_spec(self, spec: BuildSpec) -> ImageBuildResult:
         lines: list[str] = []
-        sbom_dir = spec.directory / f"sbom-{self._count}"
+        self._builds += 1
+        sbom_dir = spec.directory / f"sbom-{self._builds}"
         options = BuildOptions(
             app=spec.app,
             image=spec.image,

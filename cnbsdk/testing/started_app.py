@@ -183,9 +183,9 @@ def start_app(
             code = app.stop()
             lines = output.rstrip("\n").splitlines()[-LAST_LINES:]
             shown = "".join(f"\n  | {line}" for line in lines) or "\n  (no output)"
-            pytest.fail(
-                f"start: {ref} {problem} (exit code {code}); its output:{shown}", pytrace=False
-            )
+            if "exited" not in problem:
+                problem += f" (stopped: exit code {code})"
+            pytest.fail(f"start: {ref} {problem}; its output:{shown}", pytrace=False)
     return app
 
 
