@@ -71,6 +71,8 @@ from cnbsdk.spec.ids import BuildpackId
 from cnbsdk.spec.labels import ProjectMetadata
 from cnbsdk.spec.order import GroupEntry, OrderGroup
 from cnbsdk.spec.target import Distro, Target
+from cnbsdk.spec.toml_file import read_toml
+from cnbsdk.spec.unknown_keys import unknown_keys
 from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.progress import ProgressFactory, silent
 
@@ -428,6 +430,8 @@ def place_buildpacks(
             placed[request] = by_id[request.id]
             continue
         located, *members_placed = _place_one(source, workspace, staging / str(len(placed)))
+        for buildpack in (located, *members_placed):
+            _warn_unknown_keys(buildpack, log)
         _check_expected(request, located)
         placed[request] = located
         by_id[str(located.descriptor.buildpack.id)] = located
@@ -452,6 +456,14 @@ def place_buildpacks(
         if entry not in group:
             group.append(entry)
     return index, (OrderGroup(tuple(group)),)
+
+
+def _warn_unknown_keys(located: LocatedBuildpack, log: Log) -> None:
+    """buildpack.toml keys the spec does not define: most often a typo that silently drops
+    a setting (``sbom-format``)."""
+    info = located.descriptor.buildpack
+    for unknown in unknown_keys(read_toml(located.directory / "buildpack.toml"), "buildpack"):
+        log(f"Warning: buildpack {info.id}@{info.version}: buildpack.toml: {unknown}")
 
 
 def _builder_buildpack(
