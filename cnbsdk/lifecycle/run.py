@@ -227,6 +227,14 @@ def plan_launch(
         else:  # as docker's --entrypoint, replacing the entrypoint drops the image's Cmd
             command = tuple(args)
         argv = (*entrypoint, *command)
+        if argv == (LAUNCHER,):
+            raise BuildError(
+                f"{ref} has no default process: give --process TYPE "
+                f"({_process_types(rootfs) or 'it has no process types'}) or a command after "
+                "--, or rebuild it with --default-process TYPE (or a buildpack that declares "
+                "a default process)",
+                field="config.Entrypoint",
+            )
         if not argv:
             raise BuildError(
                 f"{ref} has no Entrypoint or Cmd: give the command to run after --",
@@ -255,6 +263,14 @@ def plan_launch(
         writable_copies=tuple(dict.fromkeys(writable)),
         process_link=process_link,
     )
+
+
+def _process_types(rootfs: Path) -> str:
+    """The image's process types (its ``/cnb/process/*`` links), comma-separated."""
+    directory = find_in_rootfs(rootfs, PROCESS_DIR)
+    if directory is None or not directory.is_dir():
+        return ""
+    return ", ".join(sorted(path.name for path in directory.iterdir()))
 
 
 def _check_process_name(process: str) -> None:

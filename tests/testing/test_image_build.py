@@ -23,6 +23,7 @@ pytest_plugins = ["pytester"]
 FIXTURES = Path(__file__).parent / "fixtures"
 HTTP_HELLO = FIXTURES / "buildpacks" / "http-hello"
 GREETING = FIXTURES / "buildpacks" / "greeting"
+CARELESS = FIXTURES / "buildpacks" / "careless"
 HELLO_APP = FIXTURES / "apps" / "hello"
 # pytester gives each inner session a new HOME: keep the store and cache of this one.
 STORE_AND_CACHE = {"CNBSDK_HOME": str(cnbsdk_home()), "CNBSDK_CACHE_DIR": str(cache_root())}
@@ -132,6 +133,43 @@ def test_apps_as_files_zips_and_with_project_toml(cnb_build, tmp_path: Path) -> 
         "env": [{"name": "BP_GREETING", "value": "Ahoy"}]}}}}  # fmt: skip
     result = cnb_build({"hello.txt": "x\n"}, [HTTP_HELLO, GREETING], project_toml=project)
     assert result.run("echo $HELLO_GREETING").output == "Ahoy\n"
+
+
+def test_files_written_where_nothing_keeps_them_and_no_process_are_warned_at_build(
+    cnb_build,
+) -> None:
+    result = cnb_build(HELLO_APP, [CARELESS])
+    building = result.phases["BUILDING"]
+    assert (
+        "Warning: buildpack fixtures/careless@1.0.0 wrote /home/cnb/.cache/careless/data, "
+        "/layers/careless-stray, /tmp/careless-output.txt outside its layers directory "
+        "(/layers/fixtures_careless): those files are not kept in the image or the cache"
+    ) in building
+    assert (
+        "Warning: buildpack fixtures/careless@1.0.0 made /layers/fixtures_careless/no-toml "
+        "without no-toml.toml: it is not a layer, so it is not kept"
+    ) in building
+    assert "Warning: no buildpack declared a process, so the image has no default process" in (
+        building
+    )
+    assert result.created.build.warnings  # also in the build's outcome
+
+
+def test_cnbsdk_run_of_an_image_without_a_default_process_says_what_to_do(cnb_build) -> None:
+    from click.testing import CliRunner
+
+    from cnbsdk.cli.main import cli
+
+    plain = cnb_build(HELLO_APP, [CARELESS])
+    ran = CliRunner().invoke(cli, ["run", plain.spec.image])
+    assert ran.exit_code == 1
+    assert ran.output == (
+        f"error: config.Entrypoint: {plain.spec.image} has no default process: give --process "
+        "TYPE (it has no process types) or a command after --, or rebuild it with "
+        "--default-process TYPE (or a buildpack that declares a default process)\n"
+    )
+    two = cnb_build(HELLO_APP, [HTTP_HELLO], default_process=None)
+    assert two.image.entrypoint == ("/cnb/process/web",)  # a default: nothing to say
 
 
 # -- what a failure looks like in the author's pytest output -----------------------------------
