@@ -8,6 +8,7 @@ server) with the build image's gcc into a cached launch layer.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import textwrap
 import zipfile
@@ -24,6 +25,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 HTTP_HELLO = FIXTURES / "buildpacks" / "http-hello"
 GREETING = FIXTURES / "buildpacks" / "greeting"
 CARELESS = FIXTURES / "buildpacks" / "careless"
+TYPO = FIXTURES / "plugins" / "typo_bp"
 HELLO_APP = FIXTURES / "apps" / "hello"
 # pytester gives each inner session a new HOME: keep the store and cache of this one.
 STORE_AND_CACHE = {"CNBSDK_HOME": str(cnbsdk_home()), "CNBSDK_CACHE_DIR": str(cache_root())}
@@ -170,6 +172,53 @@ def test_cnbsdk_run_of_an_image_without_a_default_process_says_what_to_do(cnb_bu
     )
     two = cnb_build(HELLO_APP, [HTTP_HELLO], default_process=None)
     assert two.image.entrypoint == ("/cnb/process/web",)  # a default: nothing to say
+
+
+def test_a_plugin_exception_names_its_type_and_the_author_line_and_debug_shows_it_all(
+    cnb_build,
+) -> None:
+    failed = cnb_build(HELLO_APP, [TYPO], expect_failure=True)
+    assert failed.failure.phase == "BUILDING"
+    line = (TYPO / "__init__.py").read_text().splitlines().index(
+        '    context.layer("greeting")  # the typo'
+    ) + 1
+    output = failed.buildpack_output["fixtures/typo"]
+    assert re.search(
+        r"^error: AttributeError: 'BuildContext' object has no attribute 'layer' "
+        rf"\(at /cnb/buildpacks/fixtures_typo/0\.1\.0/lib/typo_bp/__init__\.py:{line} in build\)$",
+        output,
+        re.MULTILINE,
+    ), output
+    assert "Traceback" not in output
+    debug = cnb_build(HELLO_APP, [TYPO], env={"BP_LOG_LEVEL": "DEBUG"}, expect_failure=True)
+    assert "Traceback (most recent call last):" in debug.buildpack_output["fixtures/typo"]
+
+
+def test_cnbsdk_verbose_gives_buildpacks_debug_logging() -> None:
+    import click
+
+    from cnbsdk.cli.detect import verbose_buildpacks
+    from cnbsdk.cli.main import cli
+
+    with click.Context(cli, obj={"verbose": True}):
+        assert verbose_buildpacks(("A=1",)) == ("A=1", "BP_LOG_LEVEL=DEBUG")
+        assert verbose_buildpacks(("BP_LOG_LEVEL=INFO",)) == ("BP_LOG_LEVEL=INFO",)
+    with click.Context(cli, obj={"verbose": False}):
+        assert verbose_buildpacks(()) == ()
+
+
+def test_an_unknown_buildpack_toml_key_is_warned_at_build(cnb_build, tmp_path: Path) -> None:
+    buildpack = tmp_path / "http-hello"
+    subprocess.run(["cp", "-a", str(HTTP_HELLO), str(buildpack)], check=True)
+    descriptor = buildpack / "buildpack.toml"
+    descriptor.write_text(descriptor.read_text().replace("sbom-formats", "sbom-format"))
+    result = cnb_build(HELLO_APP, [buildpack], expect_failure=True)
+    assert (
+        "Warning: buildpack fixtures/http-hello@1.0.0: buildpack.toml: buildpack.sbom-format: "
+        "unknown key (did you mean 'sbom-formats'?)"
+    ) in result.phases["PREPARING"]
+    # ... and the SBOM it writes is then refused, which the warning explains.
+    assert result.failure.phase == "BUILDING"
 
 
 # -- what a failure looks like in the author's pytest output -----------------------------------
