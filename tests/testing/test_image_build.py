@@ -221,6 +221,27 @@ def test_an_unknown_buildpack_toml_key_is_warned_at_build(cnb_build, tmp_path: P
     assert result.failure.phase == "BUILDING"
 
 
+def test_buildpacks_from_a_cnb_file_and_from_the_default_builder(
+    cnb_build, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from cnbsdk.cli.main import cli
+
+    cnb = tmp_path / "http-hello.cnb"
+    packaged = CliRunner().invoke(
+        cli, ["package", "buildpack", str(HTTP_HELLO), "--format", "cnb", "--output", str(cnb)]
+    )
+    assert packaged.exit_code == 0, packaged.output
+    from_cnb = cnb_build(HELLO_APP, [cnb])
+    assert from_cnb.start().get("/").body.startswith("Hello, world!")
+
+    # No buildpacks: the default builder (every installed plugin, one group each).
+    from_builder = cnb_build(HELLO_APP)
+    assert from_builder.image.buildpacks == ("examples/hello",)
+    assert from_builder.run("hello").output.startswith("Hello, world!")
+
+
 # -- what a failure looks like in the author's pytest output -----------------------------------
 
 
