@@ -58,6 +58,7 @@ class StartedApp:
         self._log_file = log_file
         self._stack = contextlib.ExitStack()
         self._started: StartedImage | None = None
+        self._final_logs: str | None = None
         self.exit_code: int | None = None
 
     @property
@@ -69,6 +70,8 @@ class StartedApp:
     @property
     def logs(self) -> str:
         """Everything the process printed so far (stdout and stderr interleaved)."""
+        if self._final_logs is not None:
+            return self._final_logs
         return Path(self._log_file.name).read_text(encoding="utf-8", errors="replace")
 
     @property
@@ -96,9 +99,12 @@ class StartedApp:
             self.exit_code = self._started.stop()
             self._started = None
         self._stack.close()
-        with contextlib.suppress(OSError):
-            self._log_file.close()
-            Path(self._log_file.name).unlink()
+        if self._final_logs is None:
+            with contextlib.suppress(OSError):
+                self._final_logs = self.logs  # still readable after the stop
+            with contextlib.suppress(OSError):
+                self._log_file.close()
+                Path(self._log_file.name).unlink()
         return self.exit_code
 
     def __enter__(self) -> StartedApp:
@@ -167,18 +173,21 @@ def start_app(
     if chosen is not None:
         full_env.setdefault("PORT", str(chosen))
     app = StartedApp(ref, full_env, chosen, _log_file())
+    problem = ""
     try:
         app._start(process, args)
     except CnbError as error:
         app.stop()
         problem = str(error)
-    else:
-        problem = ""
+    except BaseException:
+        app.stop()
+        raise
     if problem:
         pytest.fail(f"start: {problem}", pytrace=False)
     if chosen is not None and wait:
-        problem = app._wait_listening(timeout)
-        if problem is not None:
+        waited = app._wait_listening(timeout)
+        if waited is not None:
+            problem = waited
             output = app.logs
             code = app.stop()
             lines = output.rstrip("\n").splitlines()[-LAST_LINES:]

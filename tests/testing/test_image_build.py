@@ -62,8 +62,9 @@ def test_build_start_request_and_rebuild_reusing_every_layer(cnb_build) -> None:
     assert response.body == "Hello, world!\nThis app was built in a test.\n"
     assert f"listening on port {app.port}" in app.logs
     assert app.exec("cat hello.txt").output == "This app was built in a test.\n"
-    app.stop()
+    assert app.stop() == 143  # SIGTERM
     assert not app.running
+    assert f"listening on port {app.port}" in app.logs  # kept after the stop
 
     again = result.rebuild()
     again.assert_all_layers_reused()
@@ -135,6 +136,10 @@ def test_apps_as_files_zips_and_with_project_toml(cnb_build, tmp_path: Path) -> 
         "env": [{"name": "BP_GREETING", "value": "Ahoy"}]}}}}  # fmt: skip
     result = cnb_build({"hello.txt": "x\n"}, [HTTP_HELLO, GREETING], project_toml=project)
     assert result.run("echo $HELLO_GREETING").output == "Ahoy\n"
+    offline = cnb_build(HELLO_APP, [HTTP_HELLO], network="none")
+    cleared = offline.rebuild(clear_cache=True)
+    assert "Skipping buildpack layer analysis and restore (--clear-cache)" in cleared.log
+    assert "Creating layer 'server'" in cleared.buildpack_output["fixtures/http-hello"]
 
 
 def test_files_written_where_nothing_keeps_them_and_no_process_are_warned_at_build(
