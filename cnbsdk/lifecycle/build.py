@@ -157,13 +157,14 @@ def build(
     warnings: list[str] = []
     sboms: list[SbomFile] = []
     plans_dir = runner.temp_dir / PLANS_DIR
+
     def warn(message: str) -> None:
         warnings.append(message)
         log(f"Warning: {message}")
 
     try:
         for element in selected.group:
-            before = _outside_files(runner, workspace, element)
+            before = _outside_files(runner, workspace)
             output = _build_one(
                 element, plan, runner, view, env, target=target, exec_env=exec_env, log=log
             )
@@ -304,13 +305,15 @@ def _scratch_dirs(runner: Runner) -> list[Path]:
     return found
 
 
-def _outside_files(runner: Runner, workspace: Workspace, element: GroupElement) -> set[Path]:
-    """Files now in the scratch dirs, and entries at the top of ``<layers>``."""
+def _outside_files(runner: Runner, workspace: Workspace) -> set[Path]:
+    """Files now in the scratch dirs, and entries at the top of ``<layers>``. Hidden files
+    and directories are left out: tools keep their caches there (``~/.npm``, ``~/.cache``)
+    on purpose, knowing they do not last."""
     files: set[Path] = set()
     for directory in _scratch_dirs(runner):
         for root, dirs, names in os.walk(directory):
-            dirs[:] = [d for d in dirs if Path(root, d).name != PLANS_DIR]
-            files.update(Path(root, name) for name in names)
+            dirs[:] = [d for d in dirs if d != PLANS_DIR and not d.startswith(".")]
+            files.update(Path(root, name) for name in names if not name.startswith("."))
     if workspace.layers.is_dir():
         files.update(workspace.layers.iterdir())
     return files
@@ -329,7 +332,7 @@ def _warn_lost_files(
     sandbox's /tmp or $HOME, entries it made at the top of <layers> instead of in its own
     layers directory, and directories in its layers directory with no <layer>.toml."""
     own = workspace.layers / element.id.escaped
-    new = sorted(p for p in _outside_files(runner, workspace, element) - before if p != own)
+    new = sorted(p for p in _outside_files(runner, workspace) - before if p != own)
     new = [p for p in new if p.parent != workspace.layers or p.name not in _LIFECYCLE_ENTRIES]
     if new:
         shown = ", ".join(sorted(_shown_scratch(p, runner, view) for p in new)[:_MAX_LISTED])
@@ -341,10 +344,7 @@ def _warn_lost_files(
     strays = sorted(
         path.name
         for path in own.iterdir()
-        if path.is_dir()
-        and not path.name.endswith(".ignore")
-        and path.name not in output.layers
-        and path.name not in ("sbom",)
+        if path.is_dir() and not path.name.endswith(".ignore") and path.name not in output.layers
     )
     for name in strays:
         warn(

@@ -148,7 +148,7 @@ def test_files_written_where_nothing_keeps_them_and_no_process_are_warned_at_bui
     result = cnb_build(HELLO_APP, [CARELESS])
     building = result.phases["BUILDING"]
     assert (
-        "Warning: buildpack fixtures/careless@1.0.0 wrote /home/cnb/.cache/careless/data, "
+        "Warning: buildpack fixtures/careless@1.0.0 wrote /home/cnb/careless/data, "
         "/layers/careless-stray, /tmp/careless-output.txt outside its layers directory "
         "(/layers/fixtures_careless): those files are not kept in the image or the cache"
     ) in building
