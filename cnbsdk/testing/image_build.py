@@ -15,8 +15,8 @@ import json
 import re
 import shutil
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -334,6 +334,13 @@ class ImageBuildResult:
         spec = self.spec
         if files:
             _change_files(spec.app, files)
+        if "buildpacks" in options:
+            given = options["buildpacks"]
+            given = [given] if isinstance(given, (str, Path)) else given
+            try:
+                options["buildpacks"] = tuple(str(_buildpack_ref(bp)) for bp in given)
+            except HarnessInputError as error:
+                pytest.fail(f"cnb_build: {error}", pytrace=False)
         new_env = {**spec.env, **(env or {})}
         changes: dict[str, Any] = {"env": new_env, "clear_cache": False, **options}
         if expect_failure is not None:
@@ -398,8 +405,6 @@ def _split_layer(layer: str) -> tuple[str, str]:
 
 
 def _replace(spec: BuildSpec, **changes: Any) -> BuildSpec:
-    from dataclasses import replace
-
     extra_keys = {k for k in changes if k not in BuildSpec.__dataclass_fields__}
     extra = {**spec.extra, **{k: changes.pop(k) for k in extra_keys}}
     return replace(spec, extra=extra, **changes)
@@ -599,7 +604,5 @@ def _detect_output(report: DetectReport) -> str:
             lines.extend(f"    {line}" for line in verdict.verdict.output.splitlines())
     return "\n".join(lines)
 
-
-BuildFactory = Callable[..., ImageBuildResult]
 
 __all__ = ["AppImage", "BuildFailure", "ImageBuildResult", "ImageHarness"]

@@ -84,7 +84,7 @@ def test_layer_rebuilt_because_is_read_from_the_buildpack_log(cnb_build, tmp_pat
     first = cnb_build(HELLO_APP, [buildpack])
     source = buildpack / "hello-server.c"
     source.write_text(source.read_text().replace(': "Hello"', ': "Hi"'))
-    second = first.rebuild(buildpacks=(str(buildpack),))
+    second = first.rebuild(buildpacks=[buildpack])
     second.assert_layer_rebuilt("fixtures/http-hello:server", because="the source changed")
     with pytest.raises(AssertionError, match="was not reused"):
         second.assert_layer_reused("fixtures/http-hello:server")
