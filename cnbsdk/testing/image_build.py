@@ -163,6 +163,7 @@ class ImageBuildResult:
     created: CreateResult | None
     sbom_dir: Path
     harness: ImageHarness
+    detect_report: DetectReport | None = None  # every group tried, each buildpack's verdict
 
     # -- the log ------------------------------------------------------------------------
 
@@ -183,18 +184,12 @@ class ImageBuildResult:
             parts[current].append(line)
         return {name: "".join(f"{line}\n" for line in lines) for name, lines in parts.items()}
 
-    @property
-    def detect_report(self) -> DetectReport | None:
-        return self.created.detect if self.created is not None else None
-
     @cached_property
     def buildpack_output(self) -> dict[str, str]:
         """What each buildpack printed, by id: its build output (detect output when the
         build never started, or the failed buildpack's output)."""
         out: dict[str, str] = {}
         report = self.detect_report
-        if report is None and self.failure is not None and self._detect_failure is not None:
-            report = self._detect_failure.report
         if report is not None:
             for attempt in report.attempts:
                 for verdict in attempt.verdicts:
@@ -205,8 +200,6 @@ class ImageBuildResult:
         if self.failure is not None and self.failure.buildpack:
             out[self.failure.buildpack.split("@")[0]] = self.failure.output
         return out
-
-    _detect_failure: DetectionFailed | None = None
 
     @property
     def outputs(self) -> dict[str, BuildpackOutput]:
@@ -500,12 +493,12 @@ class ImageHarness:
         )
         created: CreateResult | None = None
         failure: BuildFailure | None = None
-        detect_failure: DetectionFailed | None = None
+        report: DetectReport | None = None
         exit_code = 0
         try:
             created = create(options, log=lines.append)
         except DetectionFailed as error:
-            detect_failure = error
+            report = error.report
             exit_code = error.exit_code
             failure = BuildFailure("DETECTING", str(error), output=_detect_output(error.report))
         except BuildpackFailed as error:
@@ -527,8 +520,8 @@ class ImageHarness:
             created=created,
             sbom_dir=sbom_dir,
             harness=self,
+            detect_report=created.detect if created is not None else report,
         )
-        result._detect_failure = detect_failure
         if failure is not None and not spec.expect_failure:
             pytest.fail(f"cnb_build: {failure}", pytrace=False)
         if failure is None and spec.expect_failure:

@@ -115,6 +115,8 @@ def test_a_failing_detect_is_a_result_when_expected(cnb_build) -> None:
     assert result.failure.phase == "DETECTING"
     assert "no hello.txt in the app" in str(result.failure)
     assert "no hello.txt in the app" in result.buildpack_output["fixtures/http-hello"]
+    (attempt,) = result.detect_report.attempts
+    assert attempt.verdicts[0].outcome == "fail"
 
 
 def test_a_failing_build_is_a_result_when_expected(cnb_build) -> None:
