@@ -140,12 +140,15 @@ class BuildSpec:
     clear_cache: bool
     default_process: str | None
     expect_failure: bool
-    directory: Path  # this build's image layout and cache live here
+    directory: Path  # the layout holding this build's images, and their cache
+    generation: int = 1  # the first build's image is tagged build-1, its rebuild build-2...
+    previous_image: str | None = None  # what a rebuild analyzes and reuses layers from
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def image(self) -> str:
-        return f"oci:{self.directory / 'layout'}:app"
+        """This build's own tag, so a result still names its image after a rebuild."""
+        return f"oci:{self.directory / 'layout'}:build-{self.generation}"
 
     @property
     def cache_dir(self) -> Path:
@@ -321,9 +324,9 @@ class ImageBuildResult:
         expect_failure: bool | None = None,
         **options: Any,
     ) -> ImageBuildResult:
-        """Build again into the same image with the same cache (so the previous image is
-        analyzed and its layers can be reused); ``files`` changes the app first (``None``
-        deletes one), ``env`` is merged into the build's env."""
+        """Build again with the same cache and this build's image as the previous image (it is
+        analyzed and its layers can be reused), into a new tag of the same layout; ``files``
+        changes the app first (``None`` deletes one), ``env`` is merged into the build's."""
         spec = self.spec
         if files:
             _change_files(spec.app, files)
@@ -335,7 +338,13 @@ class ImageBuildResult:
             except HarnessInputError as error:
                 pytest.fail(f"cnb_build: {error}", pytrace=False)
         new_env = {**spec.env, **(env or {})}
-        changes: dict[str, Any] = {"env": new_env, "clear_cache": False, **options}
+        changes: dict[str, Any] = {
+            "env": new_env,
+            "clear_cache": False,
+            "generation": self.harness.next_generation(spec.directory),
+            "previous_image": spec.image,
+            **options,
+        }
         if expect_failure is not None:
             changes["expect_failure"] = expect_failure
         return self.harness.build_spec(_replace(spec, **changes))
@@ -424,6 +433,7 @@ class ImageHarness:
         self.root = root
         self._count = 0
         self._builds = 0
+        self._generations: dict[Path, int] = {}
         self._started: list[Any] = []
 
     def __call__(
@@ -485,6 +495,7 @@ class ImageHarness:
             run_image=spec.run_image,
             env=tuple(f"{k}={v}" for k, v in spec.env.items()),
             cache_dir=spec.cache_dir,
+            previous_image=spec.previous_image,
             clear_cache=spec.clear_cache,
             network=spec.network,
             default_process=spec.default_process,
@@ -530,6 +541,11 @@ class ImageHarness:
                 pytrace=False,
             )
         return result
+
+    def next_generation(self, directory: Path) -> int:
+        """A new image tag in ``directory``'s layout (rebuilds of rebuilds never collide)."""
+        self._generations[directory] = self._generations.get(directory, 1) + 1
+        return self._generations[directory]
 
     def track(self, started: Any) -> Any:
         self._started.append(started)

@@ -76,6 +76,9 @@ def test_build_start_request_and_rebuild_reusing_every_layer(cnb_build) -> None:
     assert "Added 1/1 app layer(s)" in changed.phases["EXPORTING"]
     assert changed.image.digest != image.digest
     assert changed.start().get("/").body == "Hello, world!\nChanged.\n"
+    # Each result keeps naming its own image: the first one still serves the first app.
+    assert result.spec.image != changed.spec.image
+    assert result.start().get("/").body == "Hello, world!\nThis app was built in a test.\n"
 
 
 def test_layer_rebuilt_because_is_read_from_the_buildpack_log(cnb_build, tmp_path: Path) -> None:
