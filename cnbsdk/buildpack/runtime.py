@@ -240,9 +240,11 @@ def main(
     args = list(sys.argv if argv is None else argv)
     env: MutableMapping[str, str] = os.environ if environ is None else environ
     logger = Logger(env)
+    author_root: Path | None = None
     try:
         inputs = read_inputs(args, env)
         plugin = load_plugin(plugin_ref)
+        author_root = plugin.package_root
         descriptor, descriptor_file = _descriptor(plugin, inputs.buildpack_dir)
         _check_api(descriptor, descriptor_file)
         logger.debug(f"{inputs.phase}: {inputs}")
@@ -275,9 +277,9 @@ def main(
     except OSError as error:
         where = f"{error.filename}: " if getattr(error, "filename", None) else ""
         message = f"{type(error).__name__}: {where}{error.strerror or error}"
-        _report(logger, message + _author_location(error))
+        _report(logger, message + _author_location(error, author_root))
     except Exception as error:  # the author's code failed: name the exception, keep one line
-        _report(logger, f"{type(error).__name__}: {error}{_author_location(error)}")
+        _report(logger, f"{type(error).__name__}: {error}{_author_location(error, author_root)}")
     return ERROR
 
 
@@ -289,10 +291,18 @@ _LIBRARY_DIRS = tuple(
 )
 
 
-def _author_location(error: BaseException) -> str:
-    """`` (at FILE:LINE in FUNCTION)``: the innermost frame of the traceback that is neither
-    cnbsdk's nor Python's own library nor an installed package's (pluggy...): the author's."""
-    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+def _author_location(error: BaseException, author_root: Path | None = None) -> str:
+    """`` (at FILE:LINE in FUNCTION)``: the innermost frame of the traceback in the plugin's
+    own package, else the innermost that is neither cnbsdk's nor Python's own library nor
+    pluggy's: the author's line."""
+    frames = list(reversed(traceback.extract_tb(error.__traceback__)))
+    if author_root is not None:
+        root = author_root.resolve()
+        for frame in frames:
+            path = Path(frame.filename).resolve()
+            if path == root or root in path.parents:
+                return f" (at {frame.filename}:{frame.lineno} in {frame.name})"
+    for frame in frames:
         filename = str(Path(frame.filename).resolve())
         if filename.startswith(_CNBSDK_DIR) or filename.startswith(_LIBRARY_DIRS):
             continue

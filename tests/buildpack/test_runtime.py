@@ -111,6 +111,17 @@ def test_an_attribute_typo_in_build_names_the_author_line(
     )
 
 
+def test_an_error_raised_inside_a_library_names_the_author_line_that_called_it(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace.app / "tomli-w.txt").write_text("")
+    assert build(workspace) == 1
+    err = capsys.readouterr().err
+    line = _line_of('        tomli_w.dumps({"value": object()})  # raises inside tomli_w')
+    assert err.startswith("error: TypeError: ")
+    assert err.endswith(f" (at {FIXTURE_HELLO}:{line} in build)\n")
+
+
 def test_a_missing_file_names_the_error_type_the_file_and_the_author_line(
     workspace: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
