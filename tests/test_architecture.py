@@ -18,7 +18,7 @@ ALLOWED: dict[str, set[str]] = {
     "stacks": {"spec", "oci"},
     "distribution": {"spec", "deps", "buildpack", "oci", "stacks"},
     "lifecycle": {"spec", "deps", "buildpack", "oci", "stacks", "distribution"},
-    "testing": {"spec", "deps", "buildpack", "distribution"},
+    "testing": {"spec", "deps", "buildpack", "distribution", "lifecycle", "oci"},
     "scaffold": {"spec"},
     "catalog": {"spec", "deps"},
     "cli": {"*"},

@@ -167,21 +167,62 @@ def _load_entry_point(entry: importlib.metadata.EntryPoint) -> BuildpackPlugin:
         raise BuildpackError(f"entry point {entry.name!r} ({entry.value}): {error}") from None
 
 
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An installed entry point that does not load as a buildpack, and why (one line)."""
+
+    entry_point: str
+    value: str
+    distribution: str
+    error: str
+
+
+@dataclass(frozen=True)
+class InstalledBuildpacks:
+    """Every entry point of group ``cnbsdk``: the buildpacks that load, and the broken ones."""
+
+    plugins: list[BuildpackPlugin]
+    broken: list[BrokenPlugin]
+
+
+def scan_installed() -> InstalledBuildpacks:
+    """Load every installed buildpack; one that fails to load is set aside with its error
+    rather than failing the others (a broken plugin must not hide the working ones)."""
+    plugins: list[BuildpackPlugin] = []
+    broken: list[BrokenPlugin] = []
+    for entry in _entry_points():
+        try:
+            plugins.append(_load_entry_point(entry))
+        except CnbError as error:
+            dist = getattr(entry, "dist", None)
+            distribution = f"{dist.name} {dist.version}" if dist is not None else ""
+            broken.append(BrokenPlugin(entry.name, entry.value, distribution, str(error)))
+    plugins.sort(key=lambda p: str(p.descriptor.buildpack.id))
+    return InstalledBuildpacks(plugins, broken)
+
+
 def installed_buildpacks() -> list[BuildpackPlugin]:
-    """Every buildpack installed in this environment, sorted by buildpack id."""
+    """Every buildpack installed in this environment, sorted by buildpack id; raises the
+    error of the first broken one (``scan_installed`` sets broken ones aside instead)."""
     plugins = [_load_entry_point(entry) for entry in _entry_points()]
     return sorted(plugins, key=lambda p: str(p.descriptor.buildpack.id))
 
 
 def find_installed(id_or_name: str) -> BuildpackPlugin:
-    """The installed buildpack whose id, entry-point name or distribution name matches."""
+    """The installed buildpack whose id, entry-point name or distribution name matches.
+    Another plugin being broken does not matter; the one asked for being broken does."""
     for entry in _entry_points():
         if entry.name == id_or_name:
             return _load_entry_point(entry)
-    plugins = installed_buildpacks()
-    for plugin in plugins:
+    scanned = scan_installed()
+    for plugin in scanned.plugins:
         dist_name = plugin.distribution.split(" ")[0]
         if id_or_name in (str(plugin.descriptor.buildpack.id), dist_name):
             return plugin
-    known = ", ".join(str(p.descriptor.buildpack.id) for p in plugins) or "none"
-    raise BuildpackError(f"no installed buildpack {id_or_name!r} (installed: {known})")
+    for broken in scanned.broken:
+        if id_or_name == broken.distribution.split(" ")[0]:
+            raise BuildpackError(broken.error)
+    known = ", ".join(str(p.descriptor.buildpack.id) for p in scanned.plugins) or "none"
+    unloadable = ", ".join(b.entry_point for b in scanned.broken)
+    more = f"; broken, so not searched: {unloadable}" if unloadable else ""
+    raise BuildpackError(f"no installed buildpack {id_or_name!r} (installed: {known}{more})")

@@ -4,13 +4,16 @@ Both scripts call ``main("<plugin ref>")``; the phase is the script's name. ``ma
 the lifecycle's inputs (``CNB_*`` env for Buildpack API >= 0.8, else the legacy positional
 arguments), calls the plugin's hook, writes every output file through the spec models, and
 returns the exit code the lifecycle expects: detect 0 pass / 100 fail / 1 error, build 0 / 1.
-Errors are one ``error: ...`` line on stderr; ``BP_LOG_LEVEL=DEBUG`` adds the traceback.
+Errors are one ``error: ...`` line on stderr: an exception from the author's code names its
+type and the author's own ``file:line``; ``BP_LOG_LEVEL=DEBUG`` (``cnbsdk -v build`` sets it)
+adds the whole traceback.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 import traceback
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -237,9 +240,11 @@ def main(
     args = list(sys.argv if argv is None else argv)
     env: MutableMapping[str, str] = os.environ if environ is None else environ
     logger = Logger(env)
+    author_root: Path | None = None
     try:
         inputs = read_inputs(args, env)
         plugin = load_plugin(plugin_ref)
+        author_root = plugin.package_root
         descriptor, descriptor_file = _descriptor(plugin, inputs.buildpack_dir)
         _check_api(descriptor, descriptor_file)
         logger.debug(f"{inputs.phase}: {inputs}")
@@ -271,10 +276,42 @@ def main(
         _report(logger, f"{error}")
     except OSError as error:
         where = f"{error.filename}: " if getattr(error, "filename", None) else ""
-        _report(logger, f"{where}{error.strerror or error}")
+        message = f"{type(error).__name__}: {where}{error.strerror or error}"
+        _report(logger, message + _author_location(error, author_root))
     except Exception as error:  # the author's code failed: name the exception, keep one line
-        _report(logger, f"{type(error).__name__}: {error}")
+        _report(logger, f"{type(error).__name__}: {error}{_author_location(error, author_root)}")
     return ERROR
+
+
+_CNBSDK_DIR = str(Path(__file__).resolve().parents[1]) + os.sep
+_LIBRARY_DIRS = tuple(
+    str(Path(path).resolve()) + os.sep
+    for path in {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+    if path
+)
+
+
+def _author_location(error: BaseException, author_root: Path | None = None) -> str:
+    """`` (at FILE:LINE in FUNCTION)``: the innermost frame of the traceback in the plugin's
+    own package, else the innermost that is neither cnbsdk's nor Python's own library nor
+    pluggy's: the author's line."""
+    frames = list(reversed(traceback.extract_tb(error.__traceback__)))
+    if author_root is not None:
+        root = author_root.resolve()
+        for frame in frames:
+            path = Path(frame.filename).resolve()
+            if path == root or root in path.parents:
+                return f" (at {frame.filename}:{frame.lineno} in {frame.name})"
+    for frame in frames:
+        filename = str(Path(frame.filename).resolve())
+        if filename.startswith(_CNBSDK_DIR) or filename.startswith(_LIBRARY_DIRS):
+            continue
+        if f"{os.sep}site-packages{os.sep}pluggy{os.sep}" in filename:
+            continue
+        if f"{os.sep}lib{os.sep}pluggy{os.sep}" in filename:  # vendored in a packaged buildpack
+            continue
+        return f" (at {frame.filename}:{frame.lineno} in {frame.name})"
+    return ""
 
 
 def _report(logger: Logger, message: str) -> None:

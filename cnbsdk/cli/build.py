@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cnbsdk.cli.detect import common_build_options, render_report
+from cnbsdk.cli.detect import common_build_options, render_report, verbose_buildpacks
 from cnbsdk.cli.progress_bar import terminal_progress
 
 
@@ -54,6 +54,7 @@ def build(**options: Any) -> None:
     from cnbsdk.lifecycle.creator import BuildInterrupted, BuildOptions, create
     from cnbsdk.lifecycle.detect import DetectionFailed
 
+    options["env"] = verbose_buildpacks(tuple(options.get("env", ())))
     try:
         result = create(BuildOptions(**options), log=click.echo, progress=terminal_progress)
     except DetectionFailed as failed:

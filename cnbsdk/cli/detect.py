@@ -15,6 +15,16 @@ from cnbsdk.lifecycle.detect import DetectReport, GroupAttempt
 OUTPUT_INDENT = "      | "
 
 
+def verbose_buildpacks(env: tuple[str, ...]) -> tuple[str, ...]:
+    """``cnbsdk -v``: buildpacks get ``BP_LOG_LEVEL=DEBUG`` (their debug lines and, when
+    they fail, the whole traceback) unless the user set ``BP_LOG_LEVEL`` with ``--env``."""
+    context = click.get_current_context(silent=True)
+    verbose = context is not None and bool((context.find_root().obj or {}).get("verbose"))
+    if not verbose or any(e.split("=", 1)[0] == "BP_LOG_LEVEL" for e in env):
+        return env
+    return (*env, "BP_LOG_LEVEL=DEBUG")
+
+
 def common_build_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """The options ``cnbsdk detect`` shares with ``cnbsdk build``; each is passed under the
     name of its ``BuildOptions`` field, so a command builds its options with ``**``."""
@@ -133,6 +143,7 @@ def detect(**options: Any) -> None:
     from cnbsdk.lifecycle.detect import DetectionFailed
 
     try:
+        options["env"] = verbose_buildpacks(tuple(options.get("env", ())))
         report = detect_only(BuildOptions(**options), log=click.echo)
     except BuildInterrupted as interrupted:
         click.echo(f"error: {interrupted}", err=True)

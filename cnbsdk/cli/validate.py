@@ -11,6 +11,7 @@ from cnbsdk.spec.files import KINDS, kind_for_path
 from cnbsdk.spec.ids import ApiVersion, supported_buildpack_api
 from cnbsdk.spec.launch_toml import LaunchToml
 from cnbsdk.spec.toml_file import read_toml
+from cnbsdk.spec.unknown_keys import UnknownKey, unknown_keys
 
 
 def validate_file(path: Path, kind: str | None, api: ApiVersion) -> str:
@@ -62,8 +63,15 @@ def validate(ctx: click.Context, files: tuple[Path, ...], kind: str | None, api:
             click.echo(f"error: {_one_line(error)}", err=True)
             continue
         click.echo(f"{path}: ok ({found})")
+        for unknown in _unknown_keys(path, found):
+            click.echo(f"warning: {path}: {unknown}", err=True)
     if failed:
         ctx.exit(1)
+
+
+def _unknown_keys(path: Path, kind: str) -> list[UnknownKey]:
+    """Keys the file's kind does not define (its schema is named like the kind)."""
+    return unknown_keys(read_toml(path), kind)
 
 
 def _one_line(error: Exception) -> str:

@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnbsdk.buildpack.plugin import BuildpackPlugin, installed_buildpacks
+from cnbsdk.buildpack.plugin import BuildpackPlugin, scan_installed
 from cnbsdk.distribution import vendor
-from cnbsdk.distribution.builder import LifecycleBundle, assemble_builder
+from cnbsdk.distribution.builder import BUILDPACK_ORDER_LABEL, LifecycleBundle, assemble_builder
 from cnbsdk.errors import CnbError, PackageError
 from cnbsdk.oci.digest import tree_digest
 from cnbsdk.oci.open import read_manifest_and_config
@@ -150,6 +150,16 @@ def recorded_fingerprint(reference: str) -> str | None:
     return config.labels.get(FINGERPRINT_LABEL)
 
 
+def _builder_buildpack_ids(reference: str) -> set[str]:
+    """The buildpack ids in the order of the builder at ``reference`` (none if unreadable)."""
+    try:
+        _resolved, config = read_manifest_and_config(reference)
+        order = json.loads(config.labels.get(BUILDPACK_ORDER_LABEL, "[]"))
+        return {entry["id"] for group in order for entry in group.get("group", [])}
+    except (CnbError, ValueError, TypeError, KeyError, AttributeError):
+        return set()
+
+
 # -- making it ---------------------------------------------------------------------------
 
 
@@ -187,9 +197,17 @@ def ensure_default_builder(
 ) -> DefaultBuilder:
     """The default builder at ``reference``, (re)made when its fingerprint is missing or
     differs from the current one. ``plugins`` defaults to the installed plugin buildpacks."""
-    states = (
-        [PluginState.of(p) for p in installed_buildpacks()] if plugins is None else list(plugins)
-    )
+    if plugins is None:
+        scanned = scan_installed()
+        for broken in scanned.broken:
+            # One broken plugin must not break builds of apps that never use it.
+            log(
+                f"Warning: installed buildpack {broken.entry_point!r} is left out of the "
+                f"default builder: {broken.error}"
+            )
+        states = [PluginState.of(p) for p in scanned.plugins]
+    else:
+        states = list(plugins)
     fingerprint = default_builder_fingerprint(
         stack_lock=stack_lock,
         plugins=states,
@@ -213,6 +231,11 @@ def ensure_default_builder(
             else "its stack, buildpacks, cnbsdk's buildpack runtime or lifecycle changed"
         )
         names = ", ".join(f"{p.id}@{p.version}" for p in sorted(states, key=lambda p: p.id))
+        for gone in sorted(_builder_buildpack_ids(reference) - {p.id for p in states}):
+            log(
+                f"Warning: buildpack {gone} was in the default builder but is no longer "
+                "installed (or its entry point is gone): it is left out"
+            )
         log(f"Creating the default builder {reference} ({why}; buildpacks: {names or 'none'})")
         if not states:
             log("Warning: no plugin buildpacks are installed: the default builder has none")

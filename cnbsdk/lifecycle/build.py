@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -112,6 +112,7 @@ class BuildpackOutput:
     build: BuildToml = field(default_factory=BuildToml)
     store: StoreToml | None = None
     layers: Mapping[str, LayerContentMetadata] = field(default_factory=dict)
+    output: str = ""  # what its bin/build printed (stdout and stderr interleaved)
 
     def layer_types(self) -> dict[str, LayerTypes]:
         return {name: meta.effective_types for name, meta in self.layers.items()}
@@ -156,11 +157,18 @@ def build(
     warnings: list[str] = []
     sboms: list[SbomFile] = []
     plans_dir = runner.temp_dir / PLANS_DIR
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        log(f"Warning: {message}")
+
     try:
         for element in selected.group:
+            before = _outside_files(runner, workspace)
             output = _build_one(
                 element, plan, runner, view, env, target=target, exec_env=exec_env, log=log
             )
+            _warn_lost_files(element, output, before, runner, workspace, view, warn)
             build_toml = view.shown(output.directory / "build.toml")
             plan = plan_after_build(plan, element.id, output.build, file=build_toml)
             # Checked right after each buildpack (lifecycle), copied once all have built.
@@ -181,11 +189,13 @@ def build(
 
     copied = copy_sbom_files(sboms, layers)
 
-    def warn(message: str) -> None:
-        warnings.append(message)
-        log(f"Warning: {message}")
-
     metadata = merge_metadata(outputs, warn=warn)
+    if not metadata.processes:
+        warn(
+            "no buildpack declared a process, so the image has no default process: "
+            "`cnbsdk run` will need --process TYPE or a command (declare one in launch.toml; "
+            "with cnbsdk.buildpack, BuildResult(processes=[Process(..., default=True)]))"
+        )
     metadata_path.parent.mkdir(parents=True, exist_ok=True)
     metadata.write(metadata_path)
     return BuildOutcome(
@@ -276,7 +286,83 @@ def _build_one(
     )
     if result.exit_code != 0:
         raise BuildpackFailed(element, result.exit_code, result.output)
-    return read_buildpack_output(element, layers_dir, shown_as=Path(shown_layers))
+    read = read_buildpack_output(element, layers_dir, shown_as=Path(shown_layers))
+    return replace(read, output=result.output)
+
+
+# -- files a buildpack leaves where nothing keeps them ---------------------------------------
+
+_MAX_LISTED = 3
+
+
+def _scratch_dirs(runner: Runner) -> list[Path]:
+    """The sandbox's writable scratch (its ``/tmp`` and ``$HOME``): gone after the build."""
+    found = []
+    for name in ("temp_dir", "home_dir"):
+        directory = getattr(runner, name, None)
+        if isinstance(directory, Path) and directory.is_dir():
+            found.append(directory)
+    return found
+
+
+def _outside_files(runner: Runner, workspace: Workspace) -> set[Path]:
+    """Files now in the scratch dirs, and entries at the top of ``<layers>``. Hidden files
+    and directories are left out: tools keep their caches there (``~/.npm``, ``~/.cache``)
+    on purpose, knowing they do not last."""
+    files: set[Path] = set()
+    for directory in _scratch_dirs(runner):
+        for root, dirs, names in os.walk(directory):
+            dirs[:] = [d for d in dirs if d != PLANS_DIR and not d.startswith(".")]
+            files.update(Path(root, name) for name in names if not name.startswith("."))
+    if workspace.layers.is_dir():
+        files.update(workspace.layers.iterdir())
+    return files
+
+
+def _warn_lost_files(
+    element: GroupElement,
+    output: BuildpackOutput,
+    before: set[Path],
+    runner: Runner,
+    workspace: Workspace,
+    view: _View,
+    warn: Callable[[str], None],
+) -> None:
+    """Warn about what this buildpack wrote that no image or cache will keep: files in the
+    sandbox's /tmp or $HOME, entries it made at the top of <layers> instead of in its own
+    layers directory, and directories in its layers directory with no <layer>.toml."""
+    own = workspace.layers / element.id.escaped
+    new = sorted(p for p in _outside_files(runner, workspace) - before if p != own)
+    new = [p for p in new if p.parent != workspace.layers or p.name not in _LIFECYCLE_ENTRIES]
+    if new:
+        shown = ", ".join(sorted(_shown_scratch(p, runner, view) for p in new)[:_MAX_LISTED])
+        more = f" and {len(new) - _MAX_LISTED} more" if len(new) > _MAX_LISTED else ""
+        warn(
+            f"buildpack {element} wrote {shown}{more} outside its layers directory "
+            f"({view.shown(own)}): those files are not kept in the image or the cache"
+        )
+    strays = sorted(
+        path.name
+        for path in own.iterdir()
+        if path.is_dir() and not path.name.endswith(".ignore") and path.name not in output.layers
+    )
+    for name in strays:
+        warn(
+            f"buildpack {element} made {view.shown(own / name)} without {name}.toml: it is not "
+            "a layer, so it is not kept (write the toml, with cnbsdk.buildpack: "
+            "context.layers.cached/uncached)"
+        )
+
+
+def _shown_scratch(path: Path, runner: Runner, view: _View) -> str:
+    home_dir, home = getattr(runner, "home_dir", None), getattr(runner, "home", None)
+    if isinstance(home_dir, Path) and isinstance(home, str) and home_dir in path.parents:
+        return f"{home.rstrip('/')}/{path.relative_to(home_dir)}"
+    return view.shown(path)
+
+
+# Entries the lifecycle itself keeps at the top of <layers>.
+_LIFECYCLE_ENTRIES = frozenset({"config", "sbom", "group.toml", "plan.toml", "analyzed.toml"})
 
 
 def _write_buildpack_plan(directory: Path, element: GroupElement, plan: PlatformPlan) -> Path:

@@ -30,7 +30,7 @@ from types import FrameType
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
 from cnbsdk.lifecycle.app_source import AppSource, path_filter, prepare_app
-from cnbsdk.lifecycle.build import build
+from cnbsdk.lifecycle.build import BuildOutcome, build
 from cnbsdk.lifecycle.build_env import filtered_base_env
 from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
 from cnbsdk.lifecycle.cache import VolumeCache
@@ -71,6 +71,8 @@ from cnbsdk.spec.ids import BuildpackId
 from cnbsdk.spec.labels import ProjectMetadata
 from cnbsdk.spec.order import GroupEntry, OrderGroup
 from cnbsdk.spec.target import Distro, Target
+from cnbsdk.spec.toml_file import read_toml
+from cnbsdk.spec.unknown_keys import unknown_keys
 from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.progress import ProgressFactory, silent
 
@@ -119,6 +121,8 @@ class CreateResult:
     group: tuple[str, ...]
     timings: tuple[PhaseTiming, ...]
     export: ExportReport | None = None
+    detect: DetectReport | None = None
+    build: BuildOutcome | None = None  # each buildpack's outputs and printed lines
 
     @property
     def total_seconds(self) -> float:
@@ -276,6 +280,8 @@ def create(
         group=tuple(f"{e.id}@{e.version}" for e in plan.group),
         timings=timer.timings(),
         export=exported,
+        detect=report,
+        build=outcome,
     )
 
 
@@ -426,6 +432,8 @@ def place_buildpacks(
             placed[request] = by_id[request.id]
             continue
         located, *members_placed = _place_one(source, workspace, staging / str(len(placed)))
+        for buildpack in (located, *members_placed):
+            _warn_unknown_keys(buildpack, log)
         _check_expected(request, located)
         placed[request] = located
         by_id[str(located.descriptor.buildpack.id)] = located
@@ -450,6 +458,14 @@ def place_buildpacks(
         if entry not in group:
             group.append(entry)
     return index, (OrderGroup(tuple(group)),)
+
+
+def _warn_unknown_keys(located: LocatedBuildpack, log: Log) -> None:
+    """buildpack.toml keys the spec does not define: most often a typo that silently drops
+    a setting (``sbom-format``)."""
+    info = located.descriptor.buildpack
+    for unknown in unknown_keys(read_toml(located.directory / "buildpack.toml"), "buildpack"):
+        log(f"Warning: buildpack {info.id}@{info.version}: buildpack.toml: {unknown}")
 
 
 def _builder_buildpack(

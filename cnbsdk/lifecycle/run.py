@@ -83,6 +83,7 @@ def run_image(
     process: str | None = None,
     env: Mapping[str, str] | None = None,
     args: Sequence[str] = (),
+    entrypoint: Sequence[str] | None = None,
     stdin: StdStream = None,
     stdout: StdStream = None,
     stderr: StdStream = None,
@@ -92,19 +93,94 @@ def run_image(
 
     ``process`` starts ``/cnb/process/<process>`` instead of the entrypoint; ``args``, when
     given, replace the image's ``Cmd`` (and are handed to the launcher, which replaces the
-    process's default args by the launcher's rules); ``env`` is added to the image's Env.
+    process's default args by the launcher's rules); ``entrypoint`` replaces the image's
+    (as docker's ``--entrypoint``); ``env`` is added to the image's Env.
     Raises a one-line ``CnbError`` for a missing image, a missing command or bubblewrap.
     """
-    try:
-        bwrap = check_bubblewrap()
-    except BuildError as error:
-        raise BuildError(error.message, hint=_INSTALL_HINT) from None
+    bwrap = _bubblewrap()
     with app_rootfs(ref) as unpacked:
-        plan = plan_launch(unpacked, ref=ref, process=process, env=env or {}, args=args)
+        plan = plan_launch(
+            unpacked, ref=ref, process=process, env=env or {}, args=args, entrypoint=entrypoint
+        )
         with _scratch() as scratch:
             binds = _prepare_scratch(unpacked.rootfs, plan, scratch)
             options = _bwrap_options(plan, binds, rootfs=unpacked.rootfs)
             return _run_sandboxed(bwrap, options, plan, stdin=stdin, stdout=stdout, stderr=stderr)
+
+
+@dataclass
+class StartedImage:
+    """A process ``started_image`` started and has not waited for: the same sandbox as
+    ``run_image``'s, with its bubblewrap ``process`` and the ``plan`` it was started from."""
+
+    process: subprocess.Popen[bytes]
+    plan: LaunchPlan
+    _sandbox: _Sandbox
+
+    @property
+    def exit_code(self) -> int | None:
+        """The process's exit code once it has ended (128 + N for signal N), else None."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        return 128 - code if code < 0 else code
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM to the sandboxed process group, then SIGKILL to the sandbox after
+        ``timeout`` seconds; returns the exit code."""
+        if self.process.poll() is None:
+            self._sandbox.signal_process(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        code = self.exit_code
+        assert code is not None
+        return code
+
+
+@contextmanager
+def started_image(
+    ref: str,
+    *,
+    process: str | None = None,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    entrypoint: Sequence[str] | None = None,
+    stdin: StdStream = subprocess.DEVNULL,
+    stdout: StdStream = None,
+    stderr: StdStream = None,
+    stop_timeout: float = 10.0,
+) -> Iterator[StartedImage]:
+    """``run_image`` without waiting: the process runs while the block does, and is stopped
+    (``StartedImage.stop``) when it ends, however it ends. Signals are not forwarded: the
+    caller stops it (``--die-with-parent`` still takes it down if this process dies)."""
+    bwrap = _bubblewrap()
+    with app_rootfs(ref) as unpacked:
+        plan = plan_launch(
+            unpacked, ref=ref, process=process, env=env or {}, args=args, entrypoint=entrypoint
+        )
+        with _scratch() as scratch:
+            binds = _prepare_scratch(unpacked.rootfs, plan, scratch)
+            options = _bwrap_options(plan, binds, rootfs=unpacked.rootfs)
+            sandbox = _Sandbox()
+            with _sandboxed(
+                sandbox, bwrap, options, plan, stdin=stdin, stdout=stdout, stderr=stderr
+            ) as popen:
+                started = StartedImage(popen, plan, sandbox)
+                try:
+                    yield started
+                finally:
+                    started.stop(stop_timeout)
+
+
+def _bubblewrap() -> str:
+    try:
+        return check_bubblewrap()
+    except BuildError as error:
+        raise BuildError(error.message, hint=_INSTALL_HINT) from None
 
 
 # -- what to start ----------------------------------------------------------------------------
@@ -117,6 +193,7 @@ def plan_launch(
     process: str | None,
     env: Mapping[str, str],
     args: Sequence[str],
+    entrypoint: Sequence[str] | None = None,
 ) -> LaunchPlan:
     """The command, env, working directory and user for one run of ``unpacked``."""
     rootfs, config = unpacked.rootfs, unpacked.config
@@ -144,9 +221,20 @@ def plan_launch(
             link = process_link
         argv = (link, *args)
     else:
-        entrypoint = config.entrypoint or ()
-        command = tuple(args) if args else (config.cmd or ())
+        if entrypoint is None:
+            entrypoint = config.entrypoint or ()
+            command = tuple(args) if args else (config.cmd or ())
+        else:  # as docker's --entrypoint, replacing the entrypoint drops the image's Cmd
+            command = tuple(args)
         argv = (*entrypoint, *command)
+        if argv == (LAUNCHER,):
+            raise BuildError(
+                f"{ref} has no default process: give --process TYPE "
+                f"({_process_types(rootfs) or 'it has no process types'}) or a command after "
+                "--, or rebuild it with --default-process TYPE (or a buildpack that declares "
+                "a default process)",
+                field="config.Entrypoint",
+            )
         if not argv:
             raise BuildError(
                 f"{ref} has no Entrypoint or Cmd: give the command to run after --",
@@ -175,6 +263,14 @@ def plan_launch(
         writable_copies=tuple(dict.fromkeys(writable)),
         process_link=process_link,
     )
+
+
+def _process_types(rootfs: Path) -> str:
+    """The image's process types (its ``/cnb/process/*`` links), comma-separated."""
+    directory = find_in_rootfs(rootfs, PROCESS_DIR)
+    if directory is None or not directory.is_dir():
+        return ""
+    return ", ".join(sorted(path.name for path in directory.iterdir()))
 
 
 def _check_process_name(process: str) -> None:
@@ -351,60 +447,85 @@ def _run_sandboxed(
     stdout: StdStream,
     stderr: StdStream,
 ) -> int:
+    sandbox = _Sandbox()
+    with (
+        sandbox.forwarding_signals(),
+        _sandboxed(
+            sandbox, bwrap, options, plan, stdin=stdin, stdout=stdout, stderr=stderr
+        ) as process,
+    ):
+        try:
+            code = process.wait()
+        except BaseException:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+    return 128 - code if code < 0 else code
+
+
+@contextmanager
+def _sandboxed(
+    sandbox: _Sandbox,
+    bwrap: str,
+    options: Sequence[str],
+    plan: LaunchPlan,
+    *,
+    stdin: StdStream,
+    stdout: StdStream,
+    stderr: StdStream,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """bubblewrap started with ``plan``'s env (through a memfd) and its status pipe read by
+    ``sandbox``; the pipe and the memfd are closed when the block ends."""
     env_args = ["--clearenv"]
     for name, value in plan.env.items():
         env_args += ["--setenv", name, value]
     args_fd = _memfd(env_args)
     status_read, status_write = os.pipe()
-    sandbox = _Sandbox(status_read)
+    sandbox.attach(status_read)
     try:
         command = [
             bwrap, "--args", str(args_fd), "--json-status-fd", str(status_write),
             *options, "--", *plan.argv,
         ]  # fmt: skip
-        with sandbox.forwarding_signals():
-            try:
-                process = subprocess.Popen(
-                    command,
-                    env={},
-                    stdin=stdin,
-                    stdout=stdout,
-                    stderr=stderr,
-                    pass_fds=(args_fd, status_write),
-                    start_new_session=True,  # a terminal's Ctrl-C reaches cnbsdk only
-                )
-            except OSError as error:
-                raise BuildError(
-                    f"cannot run bubblewrap: {error.strerror}", hint=_INSTALL_HINT
-                ) from None
-            os.close(status_write)
-            status_write = -1
-            sandbox.started(process)
-            try:
-                code = process.wait()
-            except BaseException:
-                with suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                raise
+        try:
+            process = subprocess.Popen(
+                command,
+                env={},
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                pass_fds=(args_fd, status_write),
+                start_new_session=True,  # a terminal's Ctrl-C reaches cnbsdk only
+            )
+        except OSError as error:
+            raise BuildError(
+                f"cannot run bubblewrap: {error.strerror}", hint=_INSTALL_HINT
+            ) from None
+        os.close(status_write)
+        status_write = -1
+        sandbox.started(process)
+        yield process
     finally:
         os.close(args_fd)
         if status_write >= 0:
             os.close(status_write)
         sandbox.finish()
-    return 128 - code if code < 0 else code
 
 
 class _Sandbox:
     """The running bubblewrap: reads its status pipe (the sandbox's pid, then its exit code)
     and forwards signals to the sandboxed process group."""
 
-    def __init__(self, status_fd: int) -> None:
-        self._status = os.fdopen(status_fd, "rb")
+    def __init__(self) -> None:
+        self._status: IO[bytes] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._child_pid: int | None = None
         self._signals = 0
         self._reader = threading.Thread(target=self._read_status, daemon=True)
+
+    def attach(self, status_fd: int) -> None:
+        self._status = os.fdopen(status_fd, "rb")
 
     def started(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
@@ -413,9 +534,22 @@ class _Sandbox:
     def finish(self) -> None:
         if self._reader.is_alive():
             self._reader.join(timeout=5)
-        self._status.close()
+        if self._status is not None:
+            self._status.close()
+
+    def signal_process(self, signum: int) -> None:
+        """``signum`` to the sandboxed process's group (bubblewrap's own if not known yet)."""
+        if self._child_pid is None and self._reader.is_alive():
+            self._reader.join(timeout=1)  # the child's pid is the status pipe's first line
+        target = self._child_pid
+        if target is None and self._process is not None:
+            target = self._process.pid
+        if target is not None:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(target, signum)
 
     def _read_status(self) -> None:
+        assert self._status is not None
         for line in self._status:
             with suppress(ValueError):
                 value = json.loads(line)
@@ -510,4 +644,13 @@ def _read_env_file(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-__all__ = ["ImageUser", "LaunchPlan", "image_user", "plan_launch", "run_env", "run_image"]
+__all__ = [
+    "ImageUser",
+    "LaunchPlan",
+    "StartedImage",
+    "image_user",
+    "plan_launch",
+    "run_env",
+    "run_image",
+    "started_image",
+]

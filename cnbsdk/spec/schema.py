@@ -104,4 +104,19 @@ def validate(document: Any, name: str, *, file: str) -> None:
     best = jsonschema.exceptions.best_match(_validator(name).iter_errors(document))
     if best is not None:
         path, message = _explain(best)
-        raise SpecError(message, file=file, field=_field_path(path))
+        raise SpecError(
+            message,
+            file=file,
+            field=_field_path(path),
+            hint=_unknown_keys_hint(document, name) if best.validator == "required" else None,
+        )
+
+
+def _unknown_keys_hint(document: Any, name: str) -> str | None:
+    """A misspelled key is often why a required one is missing: name the unknown ones."""
+    from cnbsdk.spec.unknown_keys import unknown_keys
+
+    found = unknown_keys(document, name)[:3]
+    if not found:
+        return None
+    return f"unknown key{'s' if len(found) > 1 else ''}: " + ", ".join(k.short for k in found)

@@ -17,6 +17,9 @@ Fixtures:
     cnb_package      factory: buildpack -> a packaged buildpack dir (runs as a subprocess)
     cnb_detect_context / cnb_build_context
                      factories: the context a hook would get, to unit-test helpers
+    cnb_build        (app, buildpacks, env=..., builder=..., expect_failure=...) -> a whole
+                     app image built as ``cnbsdk build`` builds it (docs/testing.md):
+                     .log, .phases, .image, .sbom(...), .rebuild(...), .start(), .run(cmd)
 
 ``buildpack`` is an import ref (``"my_buildpack"``), an installed buildpack's id, or a
 packaged directory (``cnb_package(...)``'s ``Path``).
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +154,16 @@ def cnb_package(cnb_workdir: Path) -> Callable[..., Path]:
         return package_buildpack_dir(source, output, **options).path
 
     return make
+
+
+@pytest.fixture
+def cnb_build(cnb_workdir: Path) -> Iterator[Any]:
+    """``cnb_build(app, buildpacks, ...)`` -> ``ImageBuildResult`` (``cnbsdk.testing.image_build``);
+    every app the test started is stopped when it ends, passed or failed."""
+    from cnbsdk.testing.image_build import ImageHarness
+
+    harness = ImageHarness(cnb_workdir / "images")
+    try:
+        yield harness
+    finally:
+        harness.stop_all()

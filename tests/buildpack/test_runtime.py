@@ -75,14 +75,64 @@ def test_detect_buildpack_error_exits_1_with_one_line(
     assert err == "error: the app is broken\n"
 
 
-def test_unexpected_exception_is_one_line_with_its_type(
+FIXTURE_HELLO = FIXTURE_PLUGINS / "fixture_hello" / "__init__.py"
+
+
+def _line_of(text: str, *, prefix: bool = False) -> int:
+    lines = FIXTURE_HELLO.read_text().splitlines()
+    if prefix:
+        return next(n for n, line in enumerate(lines, start=1) if line.startswith(text))
+    return lines.index(text) + 1
+
+
+def test_unexpected_exception_is_one_line_with_its_type_and_the_author_line(
     workspace: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (workspace.app / "boom.txt").write_text("")
     assert detect(workspace) == 1
     err = capsys.readouterr().err
-    assert err == "error: ValueError: boom went the detect hook\n"
+    line = _line_of('        raise ValueError("boom went the detect hook")')
+    assert err == (
+        f"error: ValueError: boom went the detect hook (at {FIXTURE_HELLO}:{line} in detect)\n"
+    )
     assert "Traceback" not in err
+
+
+def test_an_attribute_typo_in_build_names_the_author_line(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace.app / "typo.txt").write_text("")
+    assert build(workspace) == 1
+    err = capsys.readouterr().err
+    line = _line_of('        context.layer("greeting")', prefix=True)
+    assert err == (
+        "error: AttributeError: 'BuildContext' object has no attribute 'layer'"
+        f" (at {FIXTURE_HELLO}:{line} in build)\n"
+    )
+
+
+def test_an_error_raised_inside_a_library_names_the_author_line_that_called_it(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace.app / "tomli-w.txt").write_text("")
+    assert build(workspace) == 1
+    err = capsys.readouterr().err
+    line = _line_of('        tomli_w.dumps({"value": object()})  # raises inside tomli_w')
+    assert err.startswith("error: TypeError: ")
+    assert err.endswith(f" (at {FIXTURE_HELLO}:{line} in build)\n")
+
+
+def test_a_missing_file_names_the_error_type_the_file_and_the_author_line(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace.app / "read-site.txt").write_text("")
+    assert build(workspace) == 1
+    err = capsys.readouterr().err
+    line = _line_of('        (app / "site.json").read_text()')
+    assert err == (
+        f"error: FileNotFoundError: {workspace.app / 'site.json'}: No such file or directory"
+        f" (at {FIXTURE_HELLO}:{line} in build)\n"
+    )
 
 
 def test_debug_log_level_adds_the_traceback(
@@ -92,7 +142,7 @@ def test_debug_log_level_adds_the_traceback(
     assert detect(workspace, BP_LOG_LEVEL="DEBUG") == 1
     err = capsys.readouterr().err
     assert "Traceback" in err
-    assert err.endswith("error: ValueError: boom went the detect hook\n")
+    assert "error: ValueError: boom went the detect hook (at " in err
 
 
 def test_hook_returning_none_is_an_error(

@@ -41,7 +41,7 @@ def test_json_gives_every_field_per_buildpack() -> None:
     assert hello["descriptor"].endswith("hello_buildpack/buildpack.toml")
 
 
-def test_a_broken_plugin_is_one_line_naming_its_entry_point(tmp_path: Path) -> None:
+def test_a_broken_plugin_is_marked_and_the_others_are_still_listed(tmp_path: Path) -> None:
     info = tmp_path / "broken_bp-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-bp\nVersion: 0.1\n")
@@ -55,5 +55,8 @@ def test_a_broken_plugin_is_one_line_naming_its_entry_point(tmp_path: Path) -> N
         check=False,
     )
     assert completed.returncode == 1
+    rows = {line.split()[0]: line.split() for line in completed.stdout.splitlines()[1:]}
+    assert rows["examples/hello"][1] == "0.1.0"
+    assert rows["(broken)"][1:] == ["BROKEN", "-", "-", "broken-bp", "0.1"]
     assert completed.stderr.startswith("error: entry point 'broken' (broken_bp_missing_module)")
     assert len(completed.stderr.splitlines()) == 1

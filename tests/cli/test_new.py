@@ -33,6 +33,7 @@ def test_scaffolds_pyproject_package_and_tests(tmp_path: Path) -> None:
         "my_buildpack/buildpack.toml",
         "pyproject.toml",
         "tests/test_buildpack.py",
+        "tests/test_image.py",
     ]
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     assert pyproject["project"]["entry-points"]["cnbsdk"] == {"my-buildpack": "my_buildpack"}
@@ -46,7 +47,8 @@ def test_the_scaffold_passes_its_own_tests_and_packages(tmp_path: Path) -> None:
     assert new(str(root), "--id", "example/scaffolded").exit_code == 0
     # What `pip install -e DIR` provides: the package importable (the fixtures load it by ref).
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+        # The unit tests: tests/test_image.py needs the project installed (the slow test).
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_buildpack.py"],
         capture_output=True,
         text=True,
         cwd=root,
@@ -54,7 +56,7 @@ def test_the_scaffold_passes_its_own_tests_and_packages(tmp_path: Path) -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "4 passed" in completed.stdout
+    assert "6 passed" in completed.stdout
 
 
 @pytest.mark.slow
@@ -75,6 +77,7 @@ def test_the_scaffold_passes_its_own_tests_after_pip_install_in_a_fresh_venv(
         check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "9 passed" in completed.stdout  # the unit tests and the whole-image tests
     listed = subprocess.run(
         [str(venv / "bin" / "cnbsdk"), "buildpacks"], capture_output=True, text=True, check=True
     )

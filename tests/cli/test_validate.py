@@ -306,3 +306,17 @@ def test_console_script_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     )
     assert completed.returncode == 1
     assert completed.stderr == f"error: {path}: not UTF-8 text\n"
+
+
+def test_unknown_keys_are_warnings_naming_the_likely_key(tmp_path: Path) -> None:
+    path = tmp_path / "buildpack.toml"
+    path.write_text(
+        'api = "0.10"\n[buildpack]\nid = "a/b"\nversion = "1.0.0"\n'
+        'sbom-format = ["application/vnd.cyclonedx+json"]\n'
+    )
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{path}: ok (buildpack)\n"
+    assert result.stderr == (
+        f"warning: {path}: buildpack.sbom-format: unknown key (did you mean 'sbom-formats'?)\n"
+    )

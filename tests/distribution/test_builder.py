@@ -379,6 +379,41 @@ def test_default_builder_is_made_once_and_remade_when_a_plugin_changes(
     assert any("changed" in line for line in lines)
 
 
+def test_a_broken_plugin_is_left_out_of_the_default_builder_with_a_warning_naming_it(
+    stack: DefaultStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = tmp_path / "broken_bp-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-bp\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[cnbsdk]\nbroken = broken_bp_missing_module\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    kwargs = {
+        "build_image": stack.build_image,
+        "run_image": stack.run_image,
+        "stack_lock": default_lock_path(shipped_stack()),
+        "lifecycle": own_lifecycle(),
+        "reference": "e2e/default-builder:broken",
+    }
+    lines: list[str] = []
+    made = ensure_default_builder(log=lines.append, **kwargs)
+    assert made.created
+    warning = next(line for line in lines if line.startswith("Warning: installed buildpack"))
+    assert warning.startswith(
+        "Warning: installed buildpack 'broken' is left out of the default builder: "
+        "entry point 'broken' (broken_bp_missing_module)"
+    )
+    config, _ = read_config("e2e/default-builder:broken")
+    order = json.loads(config.labels[BUILDPACK_ORDER_LABEL])
+    assert {"id": "examples/hello", "version": "0.1.0"} in [g["group"][0] for g in order]
+
+    lines.clear()  # the tutorial buildpack's entry point removed: it does not vanish silently
+    assert ensure_default_builder(plugins=[], log=lines.append, **kwargs).created
+    assert (
+        "Warning: buildpack examples/hello was in the default builder but is no longer "
+        "installed (or its entry point is gone): it is left out"
+    ) in lines
+
+
 def test_default_builder_is_remade_when_cnbsdk_or_the_lifecycle_apis_change(
     stack: DefaultStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

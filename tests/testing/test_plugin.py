@@ -115,7 +115,8 @@ def test_run_detect_reports_pass_fail_and_error_with_real_exit_codes(
             assert "no demo.txt" in failed.output
             crashed = run_detect("demo_bp", cnb_app({"demo.txt": "crash"}))
             assert crashed.exit_code == 1 and crashed.errored
-            assert crashed.stderr == "error: RuntimeError: detect crashed on purpose\\n"
+            assert crashed.stderr.startswith("error: RuntimeError: detect crashed on purpose (at ")
+            assert "demo_bp/__init__.py:" in crashed.stderr and " in detect)" in crashed.stderr
         """,
     )
     result.assert_outcomes(passed=1)

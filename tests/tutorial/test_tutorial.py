@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cnbsdk.stacks.cache import cache_root
+
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "docs" / "tutorial.md"
 FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -56,6 +58,8 @@ def test_following_the_tutorial_in_a_fresh_venv_works(tmp_path: Path) -> None:
         "PATH": f"{base_python}:/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
     }
+    # The Debian packages of the default stack come from the machine's cnbsdk cache.
+    env["CNBSDK_CACHE_DIR"] = str(cache_root())
     for name in ("PIP_FIND_LINKS", "PIP_CERT", "PIP_DEFAULT_TIMEOUT", "PIP_INDEX_URL"):
         if name in os.environ:
             env[name] = os.environ[name]
@@ -70,7 +74,11 @@ def test_following_the_tutorial_in_a_fresh_venv_works(tmp_path: Path) -> None:
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output
-    assert "5 passed" in output
+    assert "9 passed" in output
+    assert "Successfully built image 'hello-app'" in output
+    assert "Reusing layer 'hello' (version 1.0.0 unchanged)" in output
+    assert "Reusing layer 'examples/hello:hello'" in output
+    assert re.search(r"^    hello\s+sha256:", completed.stdout, re.MULTILINE)  # cnbsdk inspect
     assert re.search(r"^examples/hello\s+0\.1\.0\s+0\.10\s", completed.stdout, re.MULTILINE)
     assert "packaged examples/hello 0.1.0" in output
     assert 'command = [\n    "hello",\n]' in completed.stdout

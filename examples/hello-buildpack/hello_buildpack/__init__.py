@@ -1,5 +1,8 @@
 """examples/hello: your first buildpack (docs/tutorial.md walks through this file)."""
 
+import subprocess
+from pathlib import Path
+
 from cnbsdk.buildpack import (
     BuildContext,
     BuildResult,
@@ -19,6 +22,7 @@ HELLO_SCRIPT = """#!/bin/sh
 echo "$HELLO_GREETING, ${HELLO_NAME:-world}!"
 cat hello.txt
 """
+SERVER_SOURCE = Path(__file__).parent / "hello-server.c"
 
 
 @hookimpl
@@ -36,6 +40,13 @@ def build(context: BuildContext) -> BuildResult:
         script.parent.mkdir()
         script.write_text(HELLO_SCRIPT)
         script.chmod(0o755)
+        server = script.parent / "hello-server"
+        subprocess.run(["gcc", "-O2", "-o", str(server), str(SERVER_SOURCE)], check=True)
     layer.write_env(LayerEnv().default("HELLO_GREETING", "Hello", Scope.LAUNCH))
     layer.write_sbom(Sbom.cyclonedx([Component("hello", HELLO_VERSION, type="application")]))
-    return BuildResult(processes=[Process("web", ["hello"], default=True)])
+    return BuildResult(
+        processes=[
+            Process("web", ["hello"], default=True),
+            Process("http", ["hello-server"], args=["hello.txt"]),
+        ]
+    )

@@ -24,8 +24,10 @@ def test_build_contributes_a_cached_launch_layer(cnb_app, run_build):
     assert (layer.path / "bin" / "hello").stat().st_mode & 0o111
     assert layer.env_files() == {"env.launch/HELLO_GREETING.default": "Hello"}
     assert layer.sboms["cdx.json"]["components"][0]["name"] == "hello"
-    (web,) = result.launch.processes
+    web, http = result.launch.processes
     assert (web.type, web.command, web.default) == ("web", ("hello",), True)
+    assert (http.type, http.command, http.args) == ("http", ("hello-server",), ("hello.txt",))
+    assert (layer.path / "bin" / "hello-server").stat().st_mode & 0o111
 
 
 def test_rebuild_reuses_the_cached_layer(cnb_app, run_build):

@@ -49,6 +49,14 @@ def build(context: BuildContext) -> BuildResult | None:
     app = context.app_dir
     if (app / "none.txt").exists():
         return None
+    if (app / "typo.txt").exists():
+        context.layer("greeting")  # type: ignore[attr-defined]  # the typo an author makes
+    if (app / "read-site.txt").exists():
+        (app / "site.json").read_text()
+    if (app / "tomli-w.txt").exists():
+        import tomli_w
+
+        tomli_w.dumps({"value": object()})  # raises inside tomli_w
     version = context.config.get("BP_GREETING_VERSION")
     context.logger.selected_dependency("Greeting", version, "BP_GREETING_VERSION")
     layer = context.layers.cached(
