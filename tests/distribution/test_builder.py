@@ -390,7 +390,7 @@ def test_a_broken_plugin_is_left_out_of_the_default_builder_with_a_warning_namin
     kwargs = {
         "build_image": stack.build_image,
         "run_image": stack.run_image,
-        "stack_lock": default_lock_path(shipped_stack()),
+        "stack_lock": stack.lock_file,
         "lifecycle": own_lifecycle(),
         "reference": "e2e/default-builder:broken",
     }
