@@ -55,7 +55,7 @@ def bundle_dependencies(
     """Download each dependency (verified) into ``buildpack_dir/dependencies``; return the
     files. One artifact shared by several entries (same checksum) is fetched once."""
     environ = os.environ if environ is None else environ
-    environ = {**registry_env([d.uri for d in dependencies], environ), **environ}
+    environ = {**registry_env([d.uri for d in dependencies], environ, environ), **environ}
     written: dict[str, Path] = {}
     for index, dependency in enumerate(dependencies):
         key = _hex(dependency)

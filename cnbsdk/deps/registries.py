@@ -75,10 +75,13 @@ def host_npm_registry() -> str | None:
     return value if result.returncode == 0 and "://" in value else None
 
 
-def registry_env(uris: Iterable[str], environ: Mapping[str, str]) -> dict[str, str]:
-    """What a platform adds to a build's env so that ``uris`` resolve: ``BP_NPM_REGISTRY``
-    from the host's npm, when some URI needs it and the environment names no registry."""
+def registry_env(
+    uris: Iterable[str], environ: Mapping[str, str], host_environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What a platform adds to a build's env so that ``uris`` resolve: ``BP_NPM_REGISTRY``,
+    when some URI needs it and the build's ``environ`` names no registry — from the host's
+    environment, else the host's npm configuration."""
     if not any(is_registry_uri(uri) for uri in uris) or npm_registry(environ):
         return {}
-    registry = host_npm_registry()
+    registry = npm_registry(host_environ or {}) or host_npm_registry()
     return {"BP_NPM_REGISTRY": registry} if registry else {}

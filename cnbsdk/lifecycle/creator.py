@@ -696,10 +696,12 @@ def _add_registry_env(
     from cnbsdk.deps.registries import registry_env
 
     uris = [d.uri for located in index for d in located.descriptor.metadata.dependencies]
-    extra = registry_env(uris, {**os.environ, **dict(env)})
+    extra = registry_env(uris, dict(env), os.environ)
     if extra:
         write_platform_env(workspace.platform, list(extra.items()))
-        log("Using the npm registry of this host's npm configuration (BP_NPM_REGISTRY)")
+        log(
+            "Using this host's npm registry for the buildpacks' npm: dependencies (BP_NPM_REGISTRY)"
+        )
 
 
 HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
