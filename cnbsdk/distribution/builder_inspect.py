@@ -20,8 +20,7 @@ from cnbsdk.distribution.builder import (
     STACK_ID_LABEL,
 )
 from cnbsdk.errors import CnbError, ImageError
-from cnbsdk.oci.digest import HashingReader, verify
-from cnbsdk.oci.extract import extract_layer
+from cnbsdk.oci.extract import extract_image_layer
 from cnbsdk.oci.image import ImageConfig, ResolvedImage, resolve_image
 from cnbsdk.oci.open import open_source, read_manifest_and_config
 from cnbsdk.spec.fields import Fields
@@ -191,18 +190,7 @@ def extract_buildpacks(reference: str, info: BuilderInfo, target: Path) -> Path:
         ):
             if diff_id not in wanted:
                 continue
-            with source.open_blob(descriptor.digest) as stream:
-                hashing = HashingReader(stream)
-                extract_layer(hashing, target)  # type: ignore[arg-type]
-                while hashing.read(1 << 20):
-                    pass
-            verify(
-                descriptor.digest,
-                descriptor.size,
-                hashing.digest,
-                hashing.size,
-                what=f"layer {descriptor.digest}",
-            )
+            extract_image_layer(source, descriptor, diff_id, target)
     finally:
         source.close()
     return target / "cnb" / "buildpacks"

@@ -189,22 +189,37 @@ def resolve_created(value: str | None, environ: Mapping[str, str]) -> str:
         epoch = environ.get("SOURCE_DATE_EPOCH", "")
         if not epoch:
             return NORMALIZED_TIME
-        if not epoch.isdigit():
-            raise BuildError(f"must be unix seconds, not {epoch!r}", field="SOURCE_DATE_EPOCH")
-        return _rfc3339(datetime.fromtimestamp(int(epoch), tz=timezone.utc))
+        return _from_unix_seconds(epoch, field="SOURCE_DATE_EPOCH")
     if value == "now":
         return _rfc3339(datetime.now(tz=timezone.utc))
     if value.isdigit():
-        return _rfc3339(datetime.fromtimestamp(int(value), tz=timezone.utc))
+        return _from_unix_seconds(value, field="creation-time")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return _rfc3339(parsed.astimezone(timezone.utc))
+    except (ValueError, OverflowError):
         raise BuildError(
-            f"invalid time {value!r}: use RFC 3339, unix seconds or 'now'", field="creation-time"
+            f"invalid time {value[:80]!r}: use RFC 3339, unix seconds or 'now'",
+            field="creation-time",
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return _rfc3339(parsed.astimezone(timezone.utc))
+
+
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # up to year 33658: datetime stops at 9999
+
+
+def _from_unix_seconds(text: str, *, field: str) -> str:
+    """Unix seconds as RFC 3339; anything that is not a time datetime can hold is refused."""
+    try:
+        if not _UNIX_SECONDS.fullmatch(text):
+            raise ValueError(text)
+        return _rfc3339(datetime.fromtimestamp(int(text), tz=timezone.utc))
+    except (ValueError, OverflowError, OSError):
+        raise BuildError(
+            f"must be unix seconds up to 253402300799 (year 9999), not {text[:40]!r}",
+            field=field,
+        ) from None
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnbsdk.errors import BuildError
+from cnbsdk.errors import BuildError, ImageError
 from cnbsdk.lifecycle.sandbox import ensure_mount_points, home_directory
-from cnbsdk.oci.digest import Descriptor, HashingReader, digest_hex, verify
-from cnbsdk.oci.extract import extract_layer
+from cnbsdk.oci.digest import Descriptor, digest_hex
+from cnbsdk.oci.extract import extract_image_layer
 from cnbsdk.oci.image import ImageConfig
 from cnbsdk.oci.open import open_image
 from cnbsdk.oci.transport import ImageSource
@@ -82,15 +82,12 @@ def _unpack(
         remove_tree(stale)
     partial = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{final.name}-", dir=final.parent))
     try:
-        for layer in layers:
-            with source.open_blob(layer.digest) as stream:
-                hashing = HashingReader(stream)
-                extract_layer(hashing, partial)  # type: ignore[arg-type]
-                while hashing.read(1 << 20):  # the tar may end before the blob does
-                    pass
-            verify(
-                layer.digest, layer.size, hashing.digest, hashing.size, what=f"layer {layer.digest}"
+        if len(config.diff_ids) != len(layers):
+            raise ImageError(
+                f"the image has {len(layers)} layers but its config {len(config.diff_ids)} diff_ids"
             )
+        for layer, diff_id in zip(layers, config.diff_ids, strict=True):
+            extract_image_layer(source, layer, diff_id, partial)
         partial.chmod(0o755)
         uid = config.env_dict().get("CNB_USER_ID", "")
         home = home_directory(partial, int(uid)) if uid.isdigit() else "/"

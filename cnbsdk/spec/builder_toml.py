@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from cnbsdk.errors import SpecError
 from cnbsdk.spec.exclusive import at_most_one_of, one_of
 from cnbsdk.spec.fields import Fields, drop_empty
-from cnbsdk.spec.ids import BuildpackId, BuildpackVersion
+from cnbsdk.spec.ids import BuildpackId, BuildpackVersion, StackId
 from cnbsdk.spec.order import GroupEntry, OrderGroup, parse_order
 from cnbsdk.spec.pack_targets import pack_target_to_dict, parse_pack_targets
 from cnbsdk.spec.platform_files import RunImage
@@ -122,7 +122,7 @@ class LegacyStack:
     @classmethod
     def from_fields(cls, f: Fields) -> LegacyStack:
         return cls(
-            id=f.str("id", ""),
+            id=f.value("id", StackId) or "",
             build_image=f.str("build-image", ""),
             run_image=f.str("run-image", ""),
             run_image_mirrors=tuple(f.str_list("run-image-mirrors")),

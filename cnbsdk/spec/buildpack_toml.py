@@ -15,7 +15,13 @@ from typing import Any, ClassVar
 
 from cnbsdk.errors import SpecError
 from cnbsdk.spec.fields import Fields, drop_empty
-from cnbsdk.spec.ids import ApiVersion, BuildpackId, BuildpackVersion, supported_buildpack_api
+from cnbsdk.spec.ids import (
+    ApiVersion,
+    BuildpackId,
+    BuildpackVersion,
+    StackId,
+    supported_buildpack_api,
+)
 from cnbsdk.spec.order import OrderGroup, parse_order
 from cnbsdk.spec.sbom import SBOM_FORMATS
 from cnbsdk.spec.schema import validate
@@ -169,9 +175,10 @@ class Stack:
 
     @classmethod
     def from_fields(cls, f: Fields) -> Stack:
-        stack = cls(id=f.str("id", required=True), mixins=tuple(f.str_list("mixins")))
-        if not stack.id:
+        if f.str("id", required=True) == "":
             raise f.error("id", "must not be empty")
+        stack_id = f.value("id", StackId, required=True)
+        stack = cls(id=str(stack_id), mixins=tuple(f.str_list("mixins")))
         if stack.id == ANY_STACK_ID and stack.mixins:
             raise f.error("mixins", "must be empty when the stack id is '*'")
         return stack

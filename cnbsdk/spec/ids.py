@@ -18,17 +18,45 @@ _PROCESS_TYPE = re.compile(r"^[A-Za-z0-9._-]+$")
 # Layer names become directory and file names under <layers>/<bp>/.
 _LAYER_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _RESERVED_LAYER_NAMES = frozenset({"build", "launch", "store"})
+# Ids become path components (/cnb/buildpacks/<id>/..., <layers>/<id>/<layer>): bounded so a
+# path stays under PATH_MAX with room to spare.
+MAX_ID_LENGTH = 255
+# Stack ids: reverse-domain names (io.buildpacks.stacks.bookworm); '*' only as "any stack".
+_STACK_ID = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._/-]*)$")
 _API = re.compile(r"^(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?$")
 
 
+def _shown(value: object) -> str:
+    """A value for an error message: repr'd and cut short (an id may be a megabyte)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _path_problem(value: str) -> str | None:
+    """Why ``value`` cannot be used as (slash-separated) path components, or None."""
+    if len(value) > MAX_ID_LENGTH:
+        return f"longer than {MAX_ID_LENGTH} characters"
+    if value.startswith("/") or value.endswith("/"):
+        return "starts or ends with '/'"
+    if any(part in ("", ".", "..") for part in value.split("/")):
+        return "has an empty, '.' or '..' path segment"
+    if set(value) <= {".", "/"}:
+        return "is only dots"
+    return None
+
+
 class BuildpackId(str):
-    """A buildpack id: letters, digits, '.', '/', '-'; not app, config, generated or sbom."""
+    """A buildpack id: letters, digits, '.', '/', '-'; not app, config, generated or sbom;
+    each '/'-separated segment a real name (not empty, '.' or '..'), at most 255 long."""
 
     def __new__(cls, value: str) -> BuildpackId:
         if not isinstance(value, str) or not _BUILDPACK_ID.match(value):
             raise SpecError(
-                f"invalid buildpack id {value!r}: use only letters, digits, '.', '/' and '-'"
+                f"invalid buildpack id {_shown(value)}: use only letters, digits, '.', '/' and '-'"
             )
+        problem = _path_problem(value)
+        if problem:
+            raise SpecError(f"invalid buildpack id {_shown(value)}: {problem}")
         if value in _RESERVED_IDS:
             raise SpecError(f"buildpack id {value!r} is reserved")
         return super().__new__(cls, value)
@@ -37,6 +65,22 @@ class BuildpackId(str):
     def escaped(self) -> str:
         """The id as a directory name: '/' becomes '_' (platform.md §Buildpacks Directory)."""
         return self.replace("/", "_")
+
+
+class StackId(str):
+    """A stack id (platform.md: legacy ``[[stacks]]``): letters, digits, '.', '/', '_', '-'
+    as path-safe segments, or ``*`` for any stack."""
+
+    def __new__(cls, value: str) -> StackId:
+        if not isinstance(value, str) or not _STACK_ID.match(value):
+            raise SpecError(
+                f"invalid stack id {_shown(value)}: use letters, digits, '.', '/', '_' and '-' "
+                "(or '*' for any)"
+            )
+        problem = None if value == "*" else _path_problem(value)
+        if problem:
+            raise SpecError(f"invalid stack id {_shown(value)}: {problem}")
+        return super().__new__(cls, value)
 
 
 class BuildpackVersion(str):
@@ -54,8 +98,12 @@ class ProcessType(str):
     def __new__(cls, value: str) -> ProcessType:
         if not isinstance(value, str) or not _PROCESS_TYPE.match(value):
             raise SpecError(
-                f"invalid process type {value!r}: use only letters, digits, '.', '_' and '-'"
+                f"invalid process type {_shown(value)}: use only letters, digits, '.', '_' "
+                "and '-'"
             )
+        problem = _path_problem(value)
+        if problem:
+            raise SpecError(f"invalid process type {_shown(value)}: {problem}")
         return super().__new__(cls, value)
 
 
@@ -63,10 +111,13 @@ class LayerName(str):
     """A layer name: a plain directory name that is not build, launch or store."""
 
     def __new__(cls, value: str) -> LayerName:
-        if not isinstance(value, str) or not _LAYER_NAME.match(value) or value in {".", ".."}:
+        if not isinstance(value, str) or not _LAYER_NAME.match(value):
             raise SpecError(
-                f"invalid layer name {value!r}: use only letters, digits, '.', '_' and '-'"
+                f"invalid layer name {_shown(value)}: use only letters, digits, '.', '_' and '-'"
             )
+        problem = _path_problem(value)
+        if problem:
+            raise SpecError(f"invalid layer name {_shown(value)}: {problem}")
         if value in _RESERVED_LAYER_NAMES:
             raise SpecError(f"layer name {value!r} is reserved")
         return super().__new__(cls, value)
@@ -132,3 +183,16 @@ def author_buildpack_api(value: object) -> ApiVersion:
             f"{describe_apis(LIFECYCLE_BUILDPACK_APIS)} build as they are)"
         )
     return api
+
+
+def path_segment(value: object, *, what: str) -> str:
+    """``value`` checked to be usable as one directory name (a version read from a label,
+    say): a non-empty string without '/', NUL or control characters, not '.' or '..'."""
+    if (
+        not isinstance(value, str)
+        or "/" in value
+        or not value.isprintable()
+        or _path_problem(value) is not None
+    ):
+        raise SpecError(f"invalid {what} {_shown(value)}: not usable as a directory name")
+    return value
