@@ -59,8 +59,15 @@ class CnbGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool, insecure_registries: tuple[str, ...]) -> None:
     """Cloud Native Buildpacks without a Docker daemon."""
+    from cnbsdk.oci.registry.address import check_insecure_entry
+
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    for entry in insecure_registries:
+        try:
+            check_insecure_entry(entry)
+        except CnbError as error:
+            raise click.BadParameter(error.message, param_hint="--insecure-registry") from None
     if insecure_registries:
         known = os.environ.get("CNBSDK_INSECURE_REGISTRIES", "")
         os.environ["CNBSDK_INSECURE_REGISTRIES"] = ",".join(

@@ -42,6 +42,7 @@ from cnbsdk.errors import CnbError, PackageError
 from cnbsdk.oci.image import HistoryEntry, ImageConfig, resolve_image, write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_entries
 from cnbsdk.oci.open import open_destination, open_source, read_manifest_and_config
+from cnbsdk.oci.reference import check_references
 from cnbsdk.spec.builder_toml import BuilderModule, BuilderToml
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.ids import SUPPORTED_BUILDPACK_APIS, BuildpackVersion
@@ -558,6 +559,7 @@ def create_builder(
     """
     path = Path(builder_toml)
     builder = BuilderToml.read(path)
+    check_references(builder.image_references(), file=str(path))
     return assemble_builder(
         builder,
         output,

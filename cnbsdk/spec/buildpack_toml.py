@@ -32,6 +32,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _METADATA_KEYS = ("dependencies", "default-versions", "configurations")
 BIONIC_STACK_ID = "io.buildpacks.stacks.bionic"
 ANY_STACK_ID = "*"
+_TOP_LEVEL_ONLY = ("targets", "stacks", "order")
 
 
 def exec_env_name(value: object) -> str:
@@ -102,6 +103,10 @@ class BuildpackInfo:
 
     @classmethod
     def from_fields(cls, f: Fields) -> BuildpackInfo:
+        for key in _TOP_LEVEL_ONLY:
+            if key in f.table:
+                # Ignored here, it would build for targets/stacks the author did not mean.
+                raise f.error(key, f"belongs at the top level ([[{key}]]), not in [buildpack]")
         sbom_formats = tuple(f.str_list("sbom-formats"))
         for index, media_type in enumerate(sbom_formats):
             if media_type not in SBOM_FORMATS:

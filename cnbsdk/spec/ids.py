@@ -6,6 +6,7 @@ Each is a ``str`` subclass, so it prints, compares and serialises as the plain s
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from cnbsdk.errors import SpecError
@@ -80,6 +81,34 @@ class StackId(str):
         problem = None if value == "*" else _path_problem(value)
         if problem:
             raise SpecError(f"invalid stack id {_shown(value)}: {problem}")
+        return super().__new__(cls, value)
+
+
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})  # controls, bidi/format, unassigned
+
+
+class EnvVarName(str):
+    """An environment variable name that is also a file name (``<platform>/env/<NAME>``,
+    ``/cnb/build-config/env/<NAME>``): no '=', '/', NUL, whitespace, control or format
+    characters (bidi overrides among them), not '.' or '..', at most 255 characters."""
+
+    def __new__(cls, value: str) -> EnvVarName:
+        if not isinstance(value, str) or not value:
+            raise SpecError(f"invalid environment variable name {_shown(value)}: empty")
+        if len(value) > MAX_ID_LENGTH:
+            raise SpecError(
+                f"invalid environment variable name {_shown(value)}: longer than "
+                f"{MAX_ID_LENGTH} characters"
+            )
+        if any(c.isspace() for c in value):
+            # 'NAME = value' or 'export NAME=value': a variable no shell can name.
+            raise SpecError(
+                f"invalid environment variable name {_shown(value)}: it contains whitespace"
+            )
+        bad = [c for c in value if c in "=/" or unicodedata.category(c) in _UNPRINTABLE]
+        if bad or value in (".", ".."):
+            shown = f" (has {bad[0]!r})" if bad else ""
+            raise SpecError(f"invalid environment variable name {_shown(value)}{shown}")
         return super().__new__(cls, value)
 
 

@@ -15,13 +15,14 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from cnbsdk.errors import RegistryError
+from cnbsdk.oci.registry.address import insecure_registries, is_insecure, is_loopback
 
 # A token is refreshed this long before the registry said it expires.
 _EXPIRY_MARGIN = 10.0
@@ -188,11 +189,14 @@ class Authenticator:
         credentials: Credentials | None,
         session: requests.Session,
         verify: str | bool = True,
+        *,
+        timeout: Callable[[], tuple[float, float]] = lambda: (10.0, 60.0),
     ) -> None:
         self.registry = registry
         self.credentials = credentials
         self._session = session
         self._verify = verify
+        self._timeout = timeout
         self._challenge: Challenge | None = None
         self._tokens: dict[str, _Token] = {}
         self._lock = threading.Lock()
@@ -244,6 +248,19 @@ class Authenticator:
             hint="add them to $DOCKER_CONFIG/config.json or CNB_REGISTRY_AUTH",
         )
 
+    def _check_clear_text(self, realm: str) -> None:
+        """Credentials go over plain HTTP only to a loopback host or one named insecure
+        (--insecure-registry, CNBSDK_INSECURE_REGISTRIES): a token realm elsewhere is refused."""
+        if not realm.startswith("http://"):
+            return
+        host = _host_of(realm)
+        if is_loopback(host) or is_insecure(host, insecure_registries()):
+            return
+        raise RegistryError(
+            f"registry {self.registry}: refusing to send credentials in clear text to the token "
+            f"realm {host} (plain HTTP, neither loopback nor named in --insecure-registry)"
+        )
+
     def _fetch_token(self, challenge: Challenge, scope: str) -> _Token:
         realm = challenge.params.get("realm", "")
         if not realm.startswith(("http://", "https://")):
@@ -257,10 +274,16 @@ class Authenticator:
         headers = {}
         basic = self.credentials.basic_header() if self.credentials else None
         if basic:
+            self._check_clear_text(realm)
             headers["Authorization"] = basic
         try:
             response = self._session.get(
-                realm, params=params, headers=headers, timeout=60, verify=self._verify
+                realm,
+                params=params,
+                headers=headers,
+                timeout=self._timeout(),
+                verify=self._verify,
+                allow_redirects=False,
             )
         except requests.RequestException as error:
             raise RegistryError(
