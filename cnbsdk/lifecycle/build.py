@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from cnbsdk.errors import BuildError, SpecError
+from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.build_env import (
     build_env,
     cnb_inputs,
@@ -303,10 +304,28 @@ def read_buildpack_output(
     for name in _OUTPUT_FILES:
         _refuse_symlink(element, directory / name, shown / name, "file")
     launch = _read(
-        element, directory, shown, "launch.toml", lambda p: LaunchToml.read(p, api=element.api)
+        element,
+        directory,
+        shown,
+        "launch.toml",
+        lambda p: LaunchToml.from_toml(
+            buildpack_files.read_text(p, root=directory), file=str(p), api=element.api
+        ),
     )
-    build_toml = _read(element, directory, shown, "build.toml", BuildToml.read)
-    store = _read(element, directory, shown, "store.toml", StoreToml.read)
+    build_toml = _read(
+        element,
+        directory,
+        shown,
+        "build.toml",
+        lambda p: buildpack_files.read_model(BuildToml, p, root=directory),
+    )
+    store = _read(
+        element,
+        directory,
+        shown,
+        "store.toml",
+        lambda p: buildpack_files.read_model(StoreToml, p, root=directory),
+    )
     layers = _read_layers(element, directory, shown)
     for name, meta in layers.items():
         layer_dir = directory / name
@@ -340,6 +359,8 @@ def _read(
         return None
     try:
         return parse(path)
+    except BuildError as error:
+        raise BuildError(f"buildpack {element}: {error.message}", file=str(shown / name)) from None
     except SpecError as error:
         raise _invalid(element, shown / name, error) from None
 
@@ -358,7 +379,11 @@ def _read_layers(
         if path.is_dir():
             continue
         try:
-            layers[name] = LayerContentMetadata.read(path)
+            layers[name] = buildpack_files.read_model(LayerContentMetadata, path, root=directory)
+        except BuildError as error:
+            raise BuildError(
+                f"buildpack {element}: {error.message}", file=str(shown / path.name)
+            ) from None
         except SpecError as error:
             raise _invalid(element, shown / path.name, error) from None
         layer_dir = directory / name

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from cnbsdk.errors import BuildError, CnbError
+from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.analyze import PreviousImage
 from cnbsdk.lifecycle.cache import CacheWriter, tar_name
 from cnbsdk.lifecycle.layer_fingerprint import (
@@ -1064,7 +1065,7 @@ def _layer_tomls(bp_dir: Path) -> Iterator[Path]:
 
 def _read_layer_toml(path: Path, bp_id: str) -> LayerContentMetadata:
     try:
-        return LayerContentMetadata.read(path)
+        return buildpack_files.read_model(LayerContentMetadata, path, root=path.parent)
     except CnbError as error:
         raise BuildError(
             f"buildpack {bp_id}: {error.message}", file=str(path), field=error.field
@@ -1072,10 +1073,10 @@ def _read_layer_toml(path: Path, bp_id: str) -> LayerContentMetadata:
 
 
 def _read_store(path: Path, bp_id: str) -> dict[str, Any] | None:
-    if not path.is_file():
+    if not path.is_file() and not path.is_symlink():
         return None
     try:
-        store = StoreToml.read(path)
+        store = buildpack_files.read_model(StoreToml, path, root=path.parent)
     except CnbError as error:
         raise BuildError(
             f"buildpack {bp_id}: {error.message}", file=str(path), field=error.field

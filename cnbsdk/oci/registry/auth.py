@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from cnbsdk.errors import RegistryError
+from cnbsdk.errors import RegistryError, register_secret
 from cnbsdk.oci.registry.address import insecure_registries, is_insecure, is_loopback
 
 # A token is refreshed this long before the registry said it expires.
@@ -42,6 +42,12 @@ class Credentials:
     password: str = field(default="", repr=False)
     authorization: str = field(default="", repr=False)
     origin: str = "explicit credentials"
+
+    def __post_init__(self) -> None:
+        # Whatever echoes them later (an error body, a log line) prints <redacted> instead.
+        scheme_value = self.authorization.partition(" ")[2].strip()
+        basic = self.basic_header() or ""
+        register_secret(self.password, self.authorization, scheme_value, basic[6:])
 
     def basic_header(self) -> str | None:
         """The ``Basic`` header value for these credentials, if they can make one."""
@@ -311,6 +317,7 @@ class Authenticator:
         if not isinstance(lifetime, (int, float)) or lifetime <= 0:
             lifetime = _DEFAULT_TOKEN_LIFETIME
         expires_at = time.monotonic() + max(float(lifetime) - _EXPIRY_MARGIN, 1.0)
+        register_secret(token)
         fetched = _Token(header=f"Bearer {token}", expires_at=expires_at)
         self._tokens[scope] = fetched
         return fetched
