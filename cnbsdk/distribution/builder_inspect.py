@@ -83,7 +83,7 @@ def _label_json(config: ImageConfig, name: str, reference: str, default: Any) ->
         return default
     try:
         return json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise ImageError(f"label {name} is not valid JSON: {error}", file=reference) from None
 
 

@@ -400,7 +400,7 @@ def _label_json(config: ImageConfig, label: str) -> dict[str, Any]:
         raise ImageError(f"not a buildpackage: the image has no {label} label")
     try:
         data = json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise ImageError(f"label is not valid JSON: {error}", field=label) from None
     if not isinstance(data, dict):
         raise ImageError("label must be a JSON object", field=label)

@@ -31,7 +31,7 @@ def running_platform() -> Platform:
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise ImageError(f"{what} is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise ImageError(f"{what} must be a JSON object")

@@ -57,7 +57,7 @@ class OciLayout:
             raise ImageError("not an OCI image layout (no oci-layout file)", file=str(self.path))
         try:
             version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             raise ImageError("oci-layout is not valid JSON", file=str(marker)) from None
         if version != "1.0.0":
             raise ImageError(f"unsupported imageLayoutVersion {version!r}", file=str(marker))
@@ -157,7 +157,7 @@ class OciLayout:
             data = json.loads(path.read_bytes())
         except FileNotFoundError:
             raise ImageError("index.json is missing", file=str(path)) from None
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise ImageError(f"index.json is not valid JSON: {error}", file=str(path)) from None
         if not isinstance(data, dict) or not isinstance(data.get("manifests", []), list):
             raise ImageError("index.json must be an object with a manifests list", file=str(path))

@@ -38,7 +38,7 @@ def _load(raw: str | bytes | Mapping[str, Any], label: str, schema: str) -> Fiel
     else:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise SpecError(f"is not valid JSON: {error}", file=label) from None
     if data is None:
         data = {}

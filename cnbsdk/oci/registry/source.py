@@ -142,7 +142,7 @@ def _media_type(raw: bytes, content_type: str, name: str) -> str:
         raise ImageError(f"{name}: Docker schema 1 manifests are not supported")
     try:
         document = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ImageError(f"{name}: the manifest is not JSON") from None
     declared = document.get("mediaType") if isinstance(document, dict) else None
     if isinstance(declared, str) and declared:
