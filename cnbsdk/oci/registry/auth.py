@@ -93,12 +93,16 @@ def _from_cnb_registry_auth(registry: str, text: str) -> Credentials | None:
         return None
     try:
         entries = json.loads(text)
+    except RecursionError:
+        raise RegistryError("not valid JSON (nested too deep)", file="CNB_REGISTRY_AUTH") from None
     except json.JSONDecodeError as error:
         raise RegistryError(
             f"not valid JSON (line {error.lineno} column {error.colno})",
             file="CNB_REGISTRY_AUTH",
             hint='expected {"<registry>": "<Authorization header value>"}',
         ) from None
+    except ValueError:  # e.g. an integer longer than Python converts
+        raise RegistryError("not valid JSON", file="CNB_REGISTRY_AUTH") from None
     if not isinstance(entries, dict):
         raise RegistryError("must be a JSON object", file="CNB_REGISTRY_AUTH")
     for key, value in entries.items():
@@ -123,10 +127,14 @@ def _from_docker_config(registry: str, path: Path) -> Credentials | None:
         raise RegistryError(f"cannot read: {error.strerror}", file=str(path)) from None
     try:
         config = json.loads(text) if text.strip() else {}
+    except RecursionError:
+        raise RegistryError("not valid JSON (nested too deep)", file=str(path)) from None
     except json.JSONDecodeError as error:
         raise RegistryError(
             f"not valid JSON (line {error.lineno} column {error.colno})", file=str(path)
         ) from None
+    except ValueError:  # e.g. an integer longer than Python converts
+        raise RegistryError("not valid JSON", file=str(path)) from None
     auths = config.get("auths") if isinstance(config, dict) else None
     if not isinstance(auths, dict):
         return None

@@ -86,9 +86,10 @@ class RetryPolicy:
         text = env.get(RETRIES_VARIABLE, "").strip()
         if not text:
             return cls()
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit() and len(text) <= 3) or int(text) < 1:
             raise RegistryError(
-                f"must be a whole number of attempts >= 1, not {text!r}", file=RETRIES_VARIABLE
+                f"must be a whole number of attempts from 1 to 999, not {text[:40]!r}",
+                file=RETRIES_VARIABLE,
             )
         return cls(attempts=int(text))
 
