@@ -95,7 +95,7 @@ _SECRET_PATTERNS = (
     ),
     re.compile(
         r"""(\b(?:password|passwd|secret|token|access_token|refresh_token|identitytoken|"""
-        r"""registrytoken|auth|api[_-]?key)=)[^\s"'&,;]+""",
+        r"""registrytoken|auth|api[_-]?key)=)[^\s"'&,;)]+""",
         re.IGNORECASE,
     ),
     # https://user:password@host

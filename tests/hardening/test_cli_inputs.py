@@ -51,23 +51,31 @@ def test_creation_times_that_are_no_time_are_refused_before_anything_runs(
 
 
 @pytest.mark.parametrize("value", ["9" * 5000, "100000000000000000000", "x", "-5", "1.5"])
-def test_source_date_epoch_out_of_range_is_refused(
-    tmp_path: Path, app: Path, value: str
-) -> None:
+def test_source_date_epoch_out_of_range_is_refused(tmp_path: Path, app: Path, value: str) -> None:
     out = tmp_path / "out"
     result = run_cli("build", str(app), "-i", f"oci:{out}", env={"SOURCE_DATE_EPOCH": value})
     assert_one_line_error(result, contains="SOURCE_DATE_EPOCH")
     assert not out.exists()
 
 
-BAD_INSECURE = ["bad host", "", " ", "a/b/c", "http://", "[::1", "host:123456", "-x", "a..b",
-                "host:port", "10.0.0.0/99", "ex\u202eample"]
+BAD_INSECURE = [
+    "bad host",
+    "",
+    " ",
+    "a/b/c",
+    "http://",
+    "[::1",
+    "host:123456",
+    "-x",
+    "a..b",
+    "host:port",
+    "10.0.0.0/99",
+    "ex\u202eample",
+]
 
 
 @pytest.mark.parametrize("entry", BAD_INSECURE, ids=repr)
-def test_insecure_registry_entries_that_are_no_host_are_refused(
-    tmp_path: Path, entry: str
-) -> None:
+def test_insecure_registry_entries_that_are_no_host_are_refused(tmp_path: Path, entry: str) -> None:
     result = run_cli("--insecure-registry", entry, "images")
     assert result.exit_code == 2, result.output
     assert_one_line_error(result, contains="--insecure-registry")
@@ -76,7 +84,8 @@ def test_insecure_registry_entries_that_are_no_host_are_refused(
 @pytest.mark.parametrize("entry", ["bad host", "a/b/c", "-x"])
 def test_insecure_registries_from_the_environment_are_checked(entry: str) -> None:
     result = run_cli(
-        "inspect", "example.test:5000/app/image",
+        "inspect",
+        "example.test:5000/app/image",
         env={"CNBSDK_INSECURE_REGISTRIES": f"ok.test,{entry}"},
     )
     assert_one_line_error(result, contains="CNBSDK_INSECURE_REGISTRIES")
@@ -94,9 +103,7 @@ def test_registry_time_limits_must_be_sane_seconds(variable: str, value: str) ->
 
 @pytest.mark.parametrize("value", ["0", "-3", "many", "9" * 5000])
 def test_registry_retries_must_be_a_count(value: str) -> None:
-    result = run_cli(
-        "inspect", "127.0.0.1:9/app/image", env={"CNBSDK_REGISTRY_RETRIES": value}
-    )
+    result = run_cli("inspect", "127.0.0.1:9/app/image", env={"CNBSDK_REGISTRY_RETRIES": value})
     assert_one_line_error(result, contains="CNBSDK_REGISTRY_RETRIES")
 
 
@@ -108,8 +115,16 @@ def test_cnb_registry_auth_that_is_not_auth_is_refused(value: str) -> None:
     assert_one_line_error(result, contains="CNB_REGISTRY_AUTH")
 
 
-BAD_IMAGE_REFS = ["NOT A REF", "docker://:::", "UPPER/case", "a" * 300, "x@sha256:short",
-                  "https://example.test/x", "dir:/tmp/x", ""]
+BAD_IMAGE_REFS = [
+    "NOT A REF",
+    "docker://:::",
+    "UPPER/case",
+    "a" * 300,
+    "x@sha256:short",
+    "https://example.test/x",
+    "dir:/tmp/x",
+    "",
+]
 
 
 @pytest.mark.parametrize("ref", BAD_IMAGE_REFS, ids=lambda v: repr(v)[:20])
@@ -131,8 +146,17 @@ def test_new_buildpack_refuses_ids_that_are_not_path_safe(tmp_path: Path, bp_id:
     assert not target.exists() or listing(target) == set()
 
 
-BAD_ASSIGNMENTS = ["=value", "A\u202e=x", "../x=1", "A\0B=1", "a/b=1", "A B=1", "CNB_X=1",
-                   "x" * 300 + "=1", ".=1"]
+BAD_ASSIGNMENTS = [
+    "=value",
+    "A\u202e=x",
+    "../x=1",
+    "A\0B=1",
+    "a/b=1",
+    "A B=1",
+    "CNB_X=1",
+    "x" * 300 + "=1",
+    ".=1",
+]
 
 
 @pytest.mark.parametrize("text", BAD_ASSIGNMENTS, ids=lambda v: repr(v)[:20])
@@ -190,7 +214,12 @@ def test_through_the_executable(tmp_path: Path, app: Path) -> None:
     bad_id.write_text('api = "0.10"\n[buildpack]\nid = ".."\nversion = "1.0.0"\n')
     assert "buildpack.id" in _through_cnbsdk(tmp_path, "validate", str(bad_id))
     line = _through_cnbsdk(
-        tmp_path, "build", str(app), "-i", f"oci:{tmp_path}/out", "--creation-time",
+        tmp_path,
+        "build",
+        str(app),
+        "-i",
+        f"oci:{tmp_path}/out",
+        "--creation-time",
         "100000000000000000000",
     )
     assert "creation-time" in line and not (tmp_path / "out").exists()
