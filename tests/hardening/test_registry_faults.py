@@ -73,11 +73,11 @@ def http_registry(handle: Handler) -> Iterator[tuple[str, list[dict[str, str]]]]
     seen: list[dict[str, str]] = []
 
     class _Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.append({"path": self.path, **dict(self.headers)})
             handle(self)
 
-        do_HEAD = do_GET  # noqa: N815
+        do_HEAD = do_GET
 
         def log_message(self, *args: object) -> None:
             pass
