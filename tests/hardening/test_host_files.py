@@ -49,7 +49,8 @@ def _bash_buildpack(root: Path, bp_id: str, script: str) -> Path:
         f'api = "0.12"\n[buildpack]\nid = "{bp_id}"\nversion = "1.0.0"\n'
     )
     build_script = directory / "bin" / "build"
-    build_script.write_text("#!/usr/bin/env bash\nset -euo pipefail\nlayers=\"${CNB_LAYERS_DIR:-$1}\"\n" + script)
+    header = '#!/usr/bin/env bash\nset -euo pipefail\nlayers="${CNB_LAYERS_DIR:-$1}"\n'
+    build_script.write_text(header + script)
     build_script.chmod(0o755)
     return directory
 
