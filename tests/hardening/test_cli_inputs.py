@@ -229,3 +229,86 @@ def test_through_the_executable(tmp_path: Path, app: Path) -> None:
     assert "CNBSDK_REGISTRY_DEADLINE" in _through_cnbsdk(
         tmp_path, "inspect", "127.0.0.1:9/a/b", env={"CNBSDK_REGISTRY_DEADLINE": "nan"}
     )
+
+
+# -- refused where read: package and build, not only validate --------------------------------
+
+
+def _plain_buildpack(directory: Path, bp_id: str) -> Path:
+    (directory / "bin").mkdir(parents=True)
+    (directory / "buildpack.toml").write_text(
+        f'api = "0.10"\n[buildpack]\nid = "{bp_id}"\nversion = "1.0.0"\n[[targets]]\nos = "linux"\n'
+    )
+    for name in ("detect", "build"):
+        (directory / "bin" / name).write_text("#!/bin/sh\nexit 0\n")
+        (directory / "bin" / name).chmod(0o755)
+    return directory
+
+
+@pytest.mark.parametrize("bp_id", ["..", ".", "a//b", "/etc", "x" * 300], ids=lambda v: v[:8])
+@pytest.mark.parametrize("fmt", ["dir", "cnb", "image"])
+def test_package_buildpack_refuses_ids_that_are_not_path_safe(
+    tmp_path: Path, bp_id: str, fmt: str
+) -> None:
+    source = _plain_buildpack(tmp_path / "src", bp_id)
+    output = {
+        "dir": str(tmp_path / "out"),
+        "cnb": str(tmp_path / "out.cnb"),
+        "image": f"oci:{tmp_path / 'out'}",
+    }[fmt]
+    result = run_cli("package", "buildpack", str(source), "--format", fmt, "-o", output)
+    assert_one_line_error(result, contains="buildpack.id")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["private", "src"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("build", "docker://:::"),
+        ("build", "NOT A REF"),
+        ("run", "NOT A REF"),
+        ("run", "UPPER/Case"),
+        ("stack-id", "a b c"),
+    ],
+)
+def test_package_builder_refuses_bad_references_before_writing(
+    tmp_path: Path, field: str, value: str
+) -> None:
+    _plain_buildpack(tmp_path / "bp", "example/ok")
+    build_image = value if field == "build" else "example/build:1"
+    run_image = value if field == "run" else "example/run:1"
+    stack = f'[stack]\nid = "{value}"\nbuild-image = "{build_image}"\nrun-image = "{run_image}"\n'
+    builder = tmp_path / "builder.toml"
+    builder.write_text(
+        (
+            stack
+            if field == "stack-id"
+            else f'[build]\nimage = "{build_image}"\n[[run.images]]\nimage = "{run_image}"\n'
+        )
+        + '[[buildpacks]]\nuri = "./bp"\n[[order]]\n[[order.group]]\nid = "example/ok"\n'
+    )
+    result = run_cli("package", "builder", str(builder), "-o", f"oci:{tmp_path / 'out'}")
+    assert_one_line_error(result, contains=str(builder))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "project",
+    [
+        '[_]\nschema-version = "0.2"\n[io.buildpacks]\nbuilder = "NOT A REF"\n',
+        '[_]\nschema-version = "0.2"\n[[io.buildpacks.build.env]]\nname = "A=B"\nvalue = "1"\n',
+        '[_]\nschema-version = "0.2"\n[[io.buildpacks.group]]\nid = ".."\nversion = "1.0.0"\n',
+        '[_]\nschema-version = "0.2"\n[[io.buildpacks.group]]\nuri = "docker://:::"\n',
+        "x = " + "[" * 3000 + "]" * 3000 + "\n",
+    ],
+    ids=["builder-ref", "env-name", "group-id", "group-uri", "deep"],
+)
+def test_build_refuses_a_bad_project_toml_before_anything_runs(
+    tmp_path: Path, app: Path, project: str
+) -> None:
+    (app / "project.toml").write_text(project)
+    out = tmp_path / "out"
+    result = run_cli("build", str(app), "-i", f"oci:{out}")
+    assert_one_line_error(result, contains="project.toml")
+    assert not out.exists()
+    assert "===>" not in result.output

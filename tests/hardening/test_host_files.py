@@ -91,9 +91,7 @@ def test_a_buildpack_cannot_read_a_host_file_through_its_links(
         + ATTACKS[attack].replace("$SECRET_PATH", str(host_secret))
         + "\n",
     )
-    reader = _bash_buildpack(
-        workspace.buildpacks, "tests/reader", 'echo "NAME=[${NAME:-}]"\n'
-    )
+    reader = _bash_buildpack(workspace.buildpacks, "tests/reader", 'echo "NAME=[${NAME:-}]"\n')
     index = BuildpackIndex.from_directories([evil, reader])
     group = tuple(
         GroupElement(bp.descriptor.buildpack.id, bp.descriptor.buildpack.version, False, bp)
@@ -139,8 +137,10 @@ def test_the_readers_of_tomls_refuse_links(tmp_path: Path, host_secret: Path) ->
     host_toml.write_text('[metadata]\nsecret = "' + SECRET + '"\n')
     (bp / "store.toml").symlink_to(host_toml)
     (bp / "other.toml").symlink_to(host_toml)
-    for read in (lambda: _read_store(bp / "store.toml", "tests/evil"),
-                 lambda: _read_layer_toml(bp / "other.toml", "tests/evil")):
+    for read in (
+        lambda: _read_store(bp / "store.toml", "tests/evil"),
+        lambda: _read_layer_toml(bp / "other.toml", "tests/evil"),
+    ):
         with pytest.raises(CnbError) as raised:
             read()
         assert SECRET not in str(raised.value)
@@ -154,8 +154,14 @@ def test_read_bytes_refuses_every_kind_of_escape(tmp_path: Path, host_secret: Pa
     (root / "dirlink").symlink_to(host_secret.parent, target_is_directory=True)
     os.mkfifo(root / "fifo")
     assert read_bytes(root / "file", root=root) == b"fine"
-    for path in (root / "link", root / "dirlink" / "shadow", root / "fifo", root / "dir",
-                 root / ".." / "host" / "shadow", host_secret):
+    for path in (
+        root / "link",
+        root / "dirlink" / "shadow",
+        root / "fifo",
+        root / "dir",
+        root / ".." / "host" / "shadow",
+        host_secret,
+    ):
         with pytest.raises(BuildError) as raised:
             read_bytes(path, root=root)
         assert "\n" not in str(raised.value)

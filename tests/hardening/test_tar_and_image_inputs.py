@@ -12,6 +12,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cnbsdk.distribution.builder_inspect import extract_buildpacks
 from cnbsdk.distribution.buildpackage import read_buildpackage
@@ -291,3 +293,31 @@ def test_builder_buildpack_layers_are_verified(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="diffID"):
         extract_buildpacks(ref, Info(), tmp_path / "out")  # type: ignore[arg-type]
     assert BuilderInfo
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    uid=st.integers(-(2**70), 2**70),
+    gid=st.integers(0, 2**70),
+    mtime=st.one_of(
+        st.integers(-(10**40), 10**40),
+        st.floats(allow_nan=True, allow_infinity=False),
+    ),
+    kind=st.sampled_from([tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE]),
+)
+def test_any_header_numbers_extract_or_fail_on_one_line(
+    tmp_path_factory: pytest.TempPathFactory, uid: int, gid: int, mtime: float, kind: bytes
+) -> None:
+    pax = {"uid": str(uid), "gid": str(gid), "mtime": repr(mtime)}
+    info, data = entry("e", type=kind, linkname="target", pax=pax)
+    try:
+        blob = tar_bytes((info, data))
+    except (ValueError, OverflowError):
+        return  # tarfile itself cannot write it: no such tar to read
+    target = tmp_path_factory.mktemp("x")
+    try:
+        extract_layer(io.BytesIO(blob), target, same_owner=True)
+    except CnbError as error:
+        assert "\n" not in str(error)
