@@ -29,6 +29,7 @@ from cnbsdk.oci.digest import Descriptor, digest_hex
 from cnbsdk.oci.extract import extract_image_layer
 from cnbsdk.oci.image import ImageConfig
 from cnbsdk.oci.open import open_image
+from cnbsdk.oci.store import private_directory
 from cnbsdk.oci.transport import ImageSource
 from cnbsdk.stacks.cache import cache_root
 
@@ -63,6 +64,9 @@ def unpacked_rootfs(image_ref: str, *, cache_dir: Path | None = None) -> Unpacke
 
     ``cache_dir`` defaults to ``cache_root()/rootfs``.
     """
+    if cache_dir is None:
+        # Unpacked images keep their setuid files: the cache is the user's alone.
+        private_directory(cache_root(), name="cnbsdk's cache")
     base = cache_dir if cache_dir is not None else cache_root() / "rootfs"
     with open_image(image_ref) as image:
         final = base / digest_hex(image.resolved.digest)

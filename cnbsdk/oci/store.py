@@ -79,6 +79,8 @@ class ImageStore:
     """The local image store."""
 
     def __init__(self, path: Path | None = None) -> None:
+        if path is None:
+            private_directory(cnbsdk_home(), name="cnbsdk's home")
         self.layout = OciLayout(path or store_path())
 
     def source(self, ref: ImageRef) -> OciLayoutSource:
