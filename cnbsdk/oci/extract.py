@@ -27,9 +27,13 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from cnbsdk.errors import ExtractionError, ImageError
+from cnbsdk.oci.digest import Descriptor, HashingReader, verify
+
+if TYPE_CHECKING:
+    from cnbsdk.oci.transport import ImageSource
 
 MAX_DEPTH = 256
 WHITEOUT_PREFIX = ".wh."
@@ -399,8 +403,8 @@ class _Rejoined:
 
 
 def extract_image_layer(
-    source: Any,
-    descriptor: Any,
+    source: ImageSource,
+    descriptor: Descriptor,
     diff_id: str,
     target: Path,
     *,
@@ -411,25 +415,25 @@ def extract_image_layer(
     """Stream one layer blob of an image into ``target``, checking the blob against its
     descriptor's digest and size and the uncompressed tar against the config's diffID.
 
-    ``source`` is an ``ImageSource``, ``descriptor`` the manifest's layer ``Descriptor``.
     A mismatch raises ImageError naming the layer; the caller removes ``target``.
     """
-    from cnbsdk.oci.digest import HashingReader, verify
-
     layer = descriptor.digest
     if descriptor.media_type.endswith("+zstd"):
         raise ImageError(f"layer {layer}: zstd layers are not supported")
     with source.open_blob(layer) as stream:
         blob = HashingReader(stream)
-        head = blob.read(2)
+        head = blob.read(2)  # gzip's magic, whatever the media type says
         raw = _Rejoined(head, blob)
-        content_stream: Any = (
-            gzip.GzipFile(fileobj=raw, mode="rb") if head == b"\x1f\x8b" else raw  # type: ignore[arg-type]
+        raw_stream = cast(BinaryIO, raw)
+        content_stream = (
+            cast(BinaryIO, gzip.GzipFile(fileobj=raw_stream, mode="rb"))
+            if head == b"\x1f\x8b"
+            else raw_stream
         )
         content = HashingReader(content_stream)
         try:
             report = extract_layer(
-                content,  # type: ignore[arg-type]
+                cast(BinaryIO, content),
                 target,
                 allow_devices=allow_devices,
                 same_owner=same_owner,
