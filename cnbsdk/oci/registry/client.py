@@ -42,7 +42,8 @@ class Timeouts:
 
     connect: float = 10.0
     read: float = 60.0
-    deadline: float = 900.0
+    # One operation includes a whole blob transfer: an hour moves gigabytes on a slow link.
+    deadline: float = 3600.0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Timeouts:
@@ -214,6 +215,18 @@ class RegistryClient:
             connect, read = min(connect, left), min(read, left)
         return connect, read
 
+    def _silence(self) -> str:
+        """Why a request timed out: the registry's silence, or the operation's deadline."""
+        if self._deadline_at is not None and self._deadline_at - time.monotonic() < 0.5:
+            return (
+                f"stopped answering before the operation's {self.timeouts.deadline:g}s "
+                f"deadline ({DEADLINE_VARIABLE})"
+            )
+        return (
+            f"stopped answering (time-outs: {self.timeouts.connect:g}s to connect, "
+            f"{self.timeouts.read:g}s to reply)"
+        )
+
     def url(self, path: str) -> str:
         """A ``/v2/...`` path or a ``Location`` header (relative or absolute) as a URL."""
         if path.startswith(("http://", "https://")):
@@ -238,6 +251,10 @@ class RegistryClient:
         body can be sent again (``replayable``); otherwise the caller restarts its operation.
         """
         url = self.url(path)
+        if self._deadline_at is not None and time.monotonic() >= self._deadline_at:
+            raise TransientError(
+                f"its {self.timeouts.deadline:g}s deadline passed", worth_retrying=False
+            )
         for tried_auth in (False, True):
             request_headers = dict(headers or {})
             authorization = self.auth.header_for(scope)
@@ -269,12 +286,7 @@ class RegistryClient:
             ) as error:
                 reason = describe_connection_error(error)
                 if reason == "timed out":
-                    connect, read = self.timeout()
-                    raise TransientError(
-                        f"stopped answering (time-outs: {connect:g}s to connect, {read:g}s "
-                        "to reply)",
-                        worth_retrying=False,
-                    ) from None
+                    raise TransientError(self._silence(), worth_retrying=False) from None
                 raise TransientError(reason) from None
             log.debug("%s %s -> %s", method, url, response.status_code)
             if response.status_code != 401:
