@@ -60,7 +60,7 @@ from cnbsdk.lifecycle.sbom_files import (
 )
 from cnbsdk.lifecycle.workspace import Paths, Workspace
 from cnbsdk.spec.build_toml import BuildToml
-from cnbsdk.spec.ids import ApiVersion
+from cnbsdk.spec.ids import ApiVersion, path_segment
 from cnbsdk.spec.launch_toml import ARRAY_COMMAND_API, Label, LaunchToml, Slice
 from cnbsdk.spec.layer_toml import LayerContentMetadata, LayerTypes
 from cnbsdk.spec.metadata_toml import MetadataBuildpack, MetadataProcess, MetadataToml
@@ -375,6 +375,10 @@ def _read_layers(
         name = path.name[: -len(".toml")]
         if not name or name in _RESERVED_LAYER_NAMES:
             continue
+        try:  # the name becomes a directory of the image (/layers/<bp>/<name>)
+            path_segment(name, what="layer name")
+        except SpecError as error:
+            raise _invalid(element, shown / path.name, error) from None
         _refuse_symlink(element, path, shown / path.name, "layer metadata file")
         if path.is_dir():
             continue

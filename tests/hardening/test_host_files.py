@@ -218,3 +218,13 @@ def test_a_home_that_is_a_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("CNBSDK_HOME", str(tmp_path / "file"))
     assert_one_line_error(run_cli("images"), contains="not a directory")
     shutil.rmtree(tmp_path / "private", ignore_errors=True)
+
+
+@pytest.mark.parametrize("toml_name", ["..toml", "...toml", "a\u202eb.toml", "a\tb.toml"])
+def test_a_layer_name_that_is_no_directory_name_is_refused(tmp_path: Path, toml_name: str) -> None:
+    bp = _layers(tmp_path)
+    (bp / toml_name).write_text("[types]\nlaunch = true\n")
+    element = GroupElement("tests/evil", "1.0.0", False, None)  # type: ignore[arg-type]
+    with pytest.raises(BuildError) as raised:
+        read_buildpack_output(element, bp)
+    assert "layer name" in str(raised.value) and "\n" not in str(raised.value)
