@@ -84,9 +84,7 @@ _SECRET_PATTERNS = (
     ),
     # a scheme and its credential anywhere
     # (a word of lowercase letters only, as in "Bearer challenge", is prose, not a secret)
-    re.compile(
-        r"\b((?i:basic|bearer)\s+)(?=[a-z]*[A-Z0-9._~+/=-])[A-Za-z0-9._~+/=-]{4,}"
-    ),
+    re.compile(r"\b((?i:basic|bearer)\s+)(?=[a-z]*[A-Z0-9._~+/=-])[A-Za-z0-9._~+/=-]{4,}"),
     # "password": "..." (JSON: a config file, a token reply) and token=... (query strings)
     re.compile(
         r"""("(?:password|passwd|secret|token|access_token|refresh_token|identitytoken|"""

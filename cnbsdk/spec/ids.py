@@ -127,8 +127,7 @@ class ProcessType(str):
     def __new__(cls, value: str) -> ProcessType:
         if not isinstance(value, str) or not _PROCESS_TYPE.match(value):
             raise SpecError(
-                f"invalid process type {_shown(value)}: use only letters, digits, '.', '_' "
-                "and '-'"
+                f"invalid process type {_shown(value)}: use only letters, digits, '.', '_' and '-'"
             )
         problem = _path_problem(value)
         if problem:
