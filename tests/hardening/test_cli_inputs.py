@@ -101,7 +101,7 @@ def test_registry_time_limits_must_be_sane_seconds(variable: str, value: str) ->
     assert_one_line_error(result, contains=variable)
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "many", "9" * 5000])
+@pytest.mark.parametrize("value", ["0", "-3", "many", "9" * 5000, "\u00b2", "1000"])
 def test_registry_retries_must_be_a_count(value: str) -> None:
     result = run_cli("inspect", "127.0.0.1:9/app/image", env={"CNBSDK_REGISTRY_RETRIES": value})
     assert_one_line_error(result, contains="CNBSDK_REGISTRY_RETRIES")
@@ -312,3 +312,12 @@ def test_build_refuses_a_bad_project_toml_before_anything_runs(
     assert_one_line_error(result, contains="project.toml")
     assert not out.exists()
     assert "===>" not in result.output
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "big", "\u00b2", "9" * 5000, "1e9"])
+def test_registry_chunk_size_must_be_a_byte_count(value: str) -> None:
+    from cnbsdk.oci.registry.upload import UploadSettings
+
+    with pytest.raises(CnbError) as raised:
+        UploadSettings.from_environment({"CNBSDK_REGISTRY_CHUNK_SIZE": value})
+    assert "CNBSDK_REGISTRY_CHUNK_SIZE" in str(raised.value) and len(str(raised.value)) < 200
