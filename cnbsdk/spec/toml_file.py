@@ -41,13 +41,14 @@ def parse_toml(text: str, *, file: str) -> dict[str, Any]:
         # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
         reason = str(error).split(";")[0] or type(error).__name__
         raise SpecError(f"invalid TOML: {reason}", file=file) from None
-    if _nesting_depth(data) > MAX_TOML_DEPTH:
+    if nesting_depth(data) > MAX_TOML_DEPTH:
         raise SpecError(f"invalid TOML: nested more than {MAX_TOML_DEPTH} levels deep", file=file)
     return data
 
 
-def _nesting_depth(data: object) -> int:
-    """How deep tables and arrays nest in parsed data (walked without recursion)."""
+def nesting_depth(data: object) -> int:
+    """How deep tables and arrays nest in parsed data (TOML or JSON), walked without
+    recursion; counting stops past MAX_TOML_DEPTH."""
     deepest = 0
     pending: list[tuple[object, int]] = [(data, 1)]
     while pending:

@@ -23,6 +23,7 @@ from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.digest import Descriptor, digest_hex
 from cnbsdk.oci.extract import extract_image_layer, extract_layer
 from cnbsdk.oci.layout import OciLayout, OciLayoutSource
+from tests.hardening.conftest import assert_one_line_error, run_cli
 
 CONFIG_ENV = ["CNB_USER_ID=1000", "CNB_GROUP_ID=1000", "PATH=/usr/bin:/bin"]
 
@@ -321,3 +322,44 @@ def test_any_header_numbers_extract_or_fail_on_one_line(
         extract_layer(io.BytesIO(blob), target, same_owner=True)
     except CnbError as error:
         assert "\n" not in str(error)
+
+
+DEEP_JSON = "[" * 990 + "]" * 990
+LABEL_CASES = {
+    "deep-lifecycle-metadata": {
+        "io.buildpacks.lifecycle.metadata": '{"buildpacks": ' + DEEP_JSON + "}"
+    },
+    "deepest-lifecycle-metadata": {"io.buildpacks.lifecycle.metadata": "[" * 5000},
+    "long-int-build-metadata": {"io.buildpacks.build.metadata": '{"x": ' + "9" * 5000 + "}"},
+    "deep-project-metadata": {"io.buildpacks.project.metadata": '{"a": ' + DEEP_JSON + "}"},
+    "deep-builder-metadata": {"io.buildpacks.builder.metadata": '{"a": ' + DEEP_JSON + "}"},
+    "deep-buildpack-layers": {"io.buildpacks.buildpack.layers": '{"a": ' + DEEP_JSON + "}"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(LABEL_CASES))
+def test_images_with_absurd_labels_inspect_on_one_line(tmp_path: Path, case: str) -> None:
+    ref = raw_image(tmp_path / "layout", [GOOD_LAYER], labels=LABEL_CASES[case])
+    result = run_cli("inspect", ref)
+    if result.exit_code != 0:
+        assert_one_line_error(result)
+    assert "Traceback" not in result.output
+
+
+def test_a_config_nested_too_deep_is_one_line(tmp_path: Path) -> None:
+    raw_image(tmp_path / "layout", [GOOD_LAYER], labels={"x": "y"})
+    layout = OciLayout(tmp_path / "layout")
+    manifest = json.loads(layout.manifest_of(layout.resolve("img"))[0])
+    config_blob = layout.blob_path(manifest["config"]["digest"])
+    config = json.loads(config_blob.read_bytes())
+    config["config"]["Healthcheck"] = "PLACEHOLDER"
+    raw = json.dumps(config).replace('"PLACEHOLDER"', "[" * 300 + "]" * 300).encode()
+    digest = layout.put_bytes(raw)
+    manifest["config"] = {"mediaType": mt.OCI_CONFIG, "digest": digest, "size": len(raw)}
+    manifest_raw = json.dumps(manifest).encode()
+    layout.set_tag(
+        "deep", Descriptor(mt.OCI_MANIFEST, layout.put_bytes(manifest_raw), len(manifest_raw))
+    )
+    with pytest.raises(ImageError, match="nested"):
+        unpacked_rootfs(f"oci:{tmp_path / 'layout'}:deep", cache_dir=tmp_path / "cache")
+    assert_one_line_error(run_cli("inspect", f"oci:{tmp_path / 'layout'}:deep"), contains="nested")
