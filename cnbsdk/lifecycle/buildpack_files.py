@@ -1,4 +1,5 @@
-"""Host-side reads of files a buildpack wrote (env files, tomls, SBOMs): never through a link.
+"""Host-side reads of files a buildpack wrote (env files, tomls, SBOMs) or an unpacked image
+holds (``/etc/passwd``, a builder's ``/cnb/*.toml``): never through a link.
 
 A buildpack runs sandboxed, but cnbsdk reads what it left on the host. A symlink there
 (``<layer>/env.build/NAME -> /etc/shadow``, or a linked ``env.build`` directory) would make
@@ -36,7 +37,10 @@ def read_bytes(path: Path, *, root: Path, limit: int = MAX_FILE_BYTES) -> bytes:
         raise BuildError(f"is outside {root}", file=str(path)) from None
     if not parts or ".." in parts:
         raise BuildError(f"is not a file below {root}", file=str(path))
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as error:
+        raise BuildError(f"cannot read: {error.strerror}", file=str(path)) from None
     try:
         for index, part in enumerate(parts):
             last = index == len(parts) - 1

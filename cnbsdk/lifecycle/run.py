@@ -39,6 +39,7 @@ from types import FrameType
 from typing import IO, Any
 
 from cnbsdk.errors import BuildError, CnbError
+from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.rootfs import UnpackedImage, remove_tree
 from cnbsdk.lifecycle.run_cache import app_rootfs
 from cnbsdk.lifecycle.sandbox import HOST_FILES, check_bubblewrap
@@ -226,9 +227,9 @@ def image_user(user: str, rootfs: Path, *, ref: str = "") -> ImageUser:
 
 
 def _colon_file(path: Path) -> list[list[str]]:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
+    try:  # the image's own file: a link in it is not followed out to the host's
+        text = buildpack_files.read_bytes(path, root=path.parent.parent).decode(errors="replace")
+    except BuildError:
         return []
     rows = [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
     return [row for row in rows if len(row) >= 4]

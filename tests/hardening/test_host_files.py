@@ -228,3 +228,20 @@ def test_a_layer_name_that_is_no_directory_name_is_refused(tmp_path: Path, toml_
     with pytest.raises(BuildError) as raised:
         read_buildpack_output(element, bp)
     assert "layer name" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_an_images_passwd_linked_to_a_host_file_is_not_read(
+    tmp_path: Path, host_secret: Path
+) -> None:
+    from cnbsdk.lifecycle.run import _colon_file
+    from cnbsdk.lifecycle.sandbox import home_directory
+
+    host_secret.write_text("cnb:x:1000:1000::/HOST-SECRET-HOME:/bin/sh\n")
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    (rootfs / "etc" / "passwd").symlink_to(host_secret)
+    assert home_directory(rootfs, 1000) == "/"
+    assert _colon_file(rootfs / "etc" / "passwd") == []
+    (rootfs / "etc" / "passwd").unlink()
+    (rootfs / "etc" / "passwd").write_text("cnb:x:1000:1000::/home/cnb:/bin/sh\n")
+    assert home_directory(rootfs, 1000) == "/home/cnb"
