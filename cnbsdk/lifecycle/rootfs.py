@@ -52,11 +52,21 @@ class UnpackedImage:
         ids = []
         for name in ("CNB_USER_ID", "CNB_GROUP_ID"):
             value = env.get(name, "")
-            if not value.isdigit():
-                problem = "is not set" if not value else f"is not a number: {value!r}"
+            number = numeric_id(value)
+            if number is None:
+                problem = "is not set" if not value else f"is not a uid/gid: {value[:40]!r}"
                 raise BuildError(f"the build image's {name} {problem}", field=f"config.Env.{name}")
-            ids.append(int(value))
+            ids.append(number)
         return ids[0], ids[1]
+
+
+def numeric_id(text: str) -> int | None:
+    """A uid or gid written in an image (config, /etc/passwd): ASCII digits up to
+    4294967294, else None (``"²"`` and a 5000-digit number are no ids)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        return None
+    value = int(text)
+    return value if value <= 2**32 - 2 else None
 
 
 def unpacked_rootfs(image_ref: str, *, cache_dir: Path | None = None) -> UnpackedImage:
@@ -93,8 +103,8 @@ def _unpack(
         for layer, diff_id in zip(layers, config.diff_ids, strict=True):
             extract_image_layer(source, layer, diff_id, partial)
         partial.chmod(0o755)
-        uid = config.env_dict().get("CNB_USER_ID", "")
-        home = home_directory(partial, int(uid)) if uid.isdigit() else "/"
+        uid = numeric_id(config.env_dict().get("CNB_USER_ID", ""))
+        home = home_directory(partial, uid) if uid is not None else "/"
         ensure_mount_points(partial, home=home)
         os.rename(partial, final)
     except BaseException:

@@ -363,3 +363,30 @@ def test_a_config_nested_too_deep_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="nested"):
         unpacked_rootfs(f"oci:{tmp_path / 'layout'}:deep", cache_dir=tmp_path / "cache")
     assert_one_line_error(run_cli("inspect", f"oci:{tmp_path / 'layout'}:deep"), contains="nested")
+
+
+@pytest.mark.parametrize("value", ["", "x", "\u00b2", "9" * 5000, "4294967295", "-1", "1.0"])
+def test_a_build_images_cnb_user_id_must_be_a_uid(tmp_path: Path, value: str) -> None:
+    from cnbsdk.errors import BuildError
+    from cnbsdk.lifecycle.rootfs import UnpackedImage
+    from cnbsdk.oci.image import ImageConfig
+
+    config = ImageConfig(env=(f"CNB_USER_ID={value}", "CNB_GROUP_ID=1000"))
+    with pytest.raises(BuildError) as raised:
+        UnpackedImage(tmp_path, config, "sha256:" + "0" * 64).user_ids  # noqa: B018
+    assert "CNB_USER_ID" in str(raised.value) and len(str(raised.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "user", ["9" * 5000, "4294967296", "1000:" + "9" * 30, "\u00b2", "nobody-here", "1000:nogroup"]
+)
+def test_an_app_images_user_must_be_usable(tmp_path: Path, user: str) -> None:
+    from cnbsdk.errors import BuildError
+    from cnbsdk.lifecycle.run import image_user
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("cnb:x:1000:1000::/home/cnb:/bin/sh\n")
+    (tmp_path / "etc" / "group").write_text("cnb:x:1000:\n")
+    with pytest.raises(BuildError) as raised:
+        image_user(user, tmp_path, ref="oci:x")
+    assert "config.User" in str(raised.value) and len(str(raised.value)) < 200
