@@ -76,7 +76,11 @@ class Version:
 def _prerelease(text: str | None) -> tuple[int | str, ...]:
     if not text:
         return ()
-    return tuple(int(p) if p.isdigit() else p for p in text.split("."))
+    # Numeric identifiers compare as numbers (ASCII digits only: "²" is not one, and 4000
+    # digits is past any real version while int() still takes it).
+    return tuple(
+        int(p) if p.isascii() and p.isdigit() and len(p) <= 4000 else p for p in text.split(".")
+    )
 
 
 @dataclass(frozen=True)

@@ -359,9 +359,9 @@ def read_build_image(reference: str, *, file: str) -> BaseImage:
     ids = []
     for name in ("CNB_USER_ID", "CNB_GROUP_ID"):
         value = env.get(name, "")
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit() and len(value) <= 10) or int(value) > 2**32 - 2:
             raise PackageError(
-                f"the build image {reference} does not set {name} to a number in its env",
+                f"the build image {reference} does not set {name} to a uid/gid in its env",
                 file=file,
                 field="build.image",
             )

@@ -125,8 +125,8 @@ def builder_info(reference: str, digest: str, config: ImageConfig) -> BuilderInf
         apis=lifecycle.get("apis") or {},
         buildpacks=buildpacks,
         order=order,
-        uid=int(uid) if uid.isdigit() else None,
-        gid=int(gid) if gid.isdigit() else None,
+        uid=_numeric(uid),
+        gid=_numeric(gid),
         config=config,
     )
 
@@ -170,6 +170,13 @@ def _buildpacks(metadata: dict[str, Any], layers: Any) -> tuple[BuilderBuildpack
                 name=str(described.get("name", "") or ""),
             )
     return tuple(found[key] for key in sorted(found))
+
+
+def _numeric(text: str) -> int | None:
+    """A uid/gid from a label or env: ASCII digits of a 32-bit id, else None."""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= 2**32 - 2:
+        return int(text)
+    return None
 
 
 def read_builder(reference: str) -> BuilderInfo:

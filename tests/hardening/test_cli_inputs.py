@@ -321,3 +321,17 @@ def test_registry_chunk_size_must_be_a_byte_count(value: str) -> None:
     with pytest.raises(CnbError) as raised:
         UploadSettings.from_environment({"CNBSDK_REGISTRY_CHUNK_SIZE": value})
     assert "CNBSDK_REGISTRY_CHUNK_SIZE" in str(raised.value) and len(str(raised.value)) < 200
+
+
+@pytest.mark.parametrize("text", ["1.0.0-\u00b2", "1.0.0-" + "9" * 5000, "1.0.0-a.\u0661"])
+def test_versions_with_digits_that_are_not_ascii_parse(text: str) -> None:
+    from cnbsdk.deps.versions import _prerelease
+
+    assert _prerelease(text.split("-", 1)[1])
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "9" * 40, "1.5", "-3", "\u00b23"])
+def test_a_registrys_retry_after_that_is_no_number_is_ignored(value: str) -> None:
+    from cnbsdk.oci.registry.client import _retry_after
+
+    assert _retry_after(value) is None

@@ -176,7 +176,8 @@ class _VerifiedBlob(io.RawIOBase):
         self._done = False
         self._response: requests.Response | None = client.retrying(what, lambda: fetch(0))
         length = self._response.headers.get("Content-Length", "")
-        self._size = int(length) if length.isdigit() else None
+        digits = length.isascii() and length.isdigit() and len(length) <= 19
+        self._size = int(length) if digits else None
 
     def readable(self) -> bool:
         return True
