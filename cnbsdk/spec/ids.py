@@ -13,7 +13,8 @@ from cnbsdk.errors import SpecError
 
 _BUILDPACK_ID = re.compile(r"^[A-Za-z0-9./-]+$")
 _RESERVED_IDS = frozenset({"app", "config", "generated", "sbom"})
-_VERSION = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+# At most 18 digits a part: the version is a directory name, and compared as numbers.
+_VERSION = re.compile(r"^(0|[1-9][0-9]{0,17})\.(0|[1-9][0-9]{0,17})\.(0|[1-9][0-9]{0,17})$")
 # buildpack.md §launch.toml: letters, digits, '.', '_' and '-'.
 _PROCESS_TYPE = re.compile(r"^[A-Za-z0-9._-]+$")
 # Layer names become directory and file names under <layers>/<bp>/.
@@ -24,7 +25,7 @@ _RESERVED_LAYER_NAMES = frozenset({"build", "launch", "store"})
 MAX_ID_LENGTH = 255
 # Stack ids: reverse-domain names (io.buildpacks.stacks.bookworm); '*' only as "any stack".
 _STACK_ID = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._/-]*)$")
-_API = re.compile(r"^(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?$")
+_API = re.compile(r"^(0|[1-9][0-9]{0,8})(?:\.(0|[1-9][0-9]{0,8}))?$")
 
 
 def _shown(value: object) -> str:
@@ -59,7 +60,7 @@ class BuildpackId(str):
         if problem:
             raise SpecError(f"invalid buildpack id {_shown(value)}: {problem}")
         if value in _RESERVED_IDS:
-            raise SpecError(f"buildpack id {value!r} is reserved")
+            raise SpecError(f"buildpack id {_shown(value)} is reserved")
         return super().__new__(cls, value)
 
     @property
@@ -117,7 +118,7 @@ class BuildpackVersion(str):
 
     def __new__(cls, value: str) -> BuildpackVersion:
         if not isinstance(value, str) or not _VERSION.match(value):
-            raise SpecError(f"invalid version {value!r}: expected X.Y.Z, e.g. 1.2.3")
+            raise SpecError(f"invalid version {_shown(value)}: expected X.Y.Z (up to 18 digits each), e.g. 1.2.3")
         return super().__new__(cls, value)
 
 
@@ -147,7 +148,7 @@ class LayerName(str):
         if problem:
             raise SpecError(f"invalid layer name {_shown(value)}: {problem}")
         if value in _RESERVED_LAYER_NAMES:
-            raise SpecError(f"layer name {value!r} is reserved")
+            raise SpecError(f"layer name {_shown(value)} is reserved")
         return super().__new__(cls, value)
 
 
@@ -161,7 +162,7 @@ class ApiVersion:
     @classmethod
     def parse(cls, value: object) -> ApiVersion:
         if not isinstance(value, str) or not _API.match(value):
-            raise SpecError(f'invalid api version {value!r}: expected a string like "0.10"')
+            raise SpecError(f'invalid api version {_shown(value)}: expected a string like "0.10"')
         major, _, minor = value.partition(".")
         return cls(int(major), int(minor or 0))
 
@@ -194,7 +195,7 @@ def supported_buildpack_api(value: object) -> ApiVersion:
     api = ApiVersion.parse(value)
     if api not in LIFECYCLE_BUILDPACK_APIS:
         raise SpecError(
-            f"unsupported Buildpack API {value!r}: cnbsdk runs buildpacks of API "
+            f"unsupported Buildpack API {_shown(value)}: cnbsdk runs buildpacks of API "
             f"{describe_apis(LIFECYCLE_BUILDPACK_APIS)} "
             f"(Python plugins: {describe_apis(AUTHOR_BUILDPACK_APIS)})"
         )

@@ -349,3 +349,27 @@ def test_any_text_validates_or_fails_on_one_line(tmp_path: Path, kind: str, text
     result = run_cli("validate", "--kind", kind, str(path))
     if result.exit_code != 0:
         assert_one_line_error(result)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("buildpack", VALID["buildpack"].replace('"0.10"', '"0.' + "9" * 5000 + '"')),
+        ("buildpack", VALID["buildpack"].replace('"1.0.0"', '"1.0.' + "9" * 5000 + '"')),
+        ("group", VALID["group"].replace('"0.10"', '"' + "9" * 5000 + '"')),
+        ("buildpack", VALID["buildpack"].replace('"example/ok"', '"' + "é" * 300 + '"')),
+    ],
+    ids=["api", "version", "group-api", "unicode-id"],
+)
+def test_huge_values_are_refused_without_being_echoed_whole(
+    tmp_path: Path, kind: str, text: str
+) -> None:
+    line = _refused(tmp_path, kind, text)
+    assert len(line) < 600, len(line)
+
+
+def test_a_dependency_version_of_5000_digits_is_no_traceback(tmp_path: Path) -> None:
+    from cnbsdk.deps.versions import Version
+
+    assert Version.parse("9" * 5000) is None
+    assert Version.parse("1." + "9" * 19) is None
