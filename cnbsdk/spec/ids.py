@@ -118,7 +118,10 @@ class BuildpackVersion(str):
 
     def __new__(cls, value: str) -> BuildpackVersion:
         if not isinstance(value, str) or not _VERSION.match(value):
-            raise SpecError(f"invalid version {_shown(value)}: expected X.Y.Z (up to 18 digits each), e.g. 1.2.3")
+            raise SpecError(
+                f"invalid version {_shown(value)}: expected X.Y.Z (up to 18 digits each), "
+                "e.g. 1.2.3"
+            )
         return super().__new__(cls, value)
 
 
