@@ -10,7 +10,18 @@ import sys
 import click
 
 from cnbsdk import __version__
-from cnbsdk.errors import CnbError
+from cnbsdk.errors import CnbError, redact
+
+
+class RedactingFilter(logging.Filter):
+    """Every log line passes through ``redact``: credentials never reach the terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
 
 
 class CnbGroup(click.Group):
@@ -41,7 +52,7 @@ class CnbGroup(click.Group):
             if ctx.obj and ctx.obj.get("verbose"):
                 raise
             where = f"{error.filename}: " if getattr(error, "filename", None) else ""
-            click.echo(f"error: {where}{error.strerror or error}", err=True)
+            click.echo(redact(f"error: {where}{error.strerror or error}"), err=True)
             ctx.exit(1)
 
 
@@ -61,6 +72,13 @@ def cli(ctx: click.Context, verbose: bool, insecure_registries: tuple[str, ...])
     """Cloud Native Buildpacks without a Docker daemon."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    for entry in insecure_registries:
+        from cnbsdk.oci.registry.address import check_insecure_entry  # only when used: requests
+
+        try:
+            check_insecure_entry(entry)
+        except CnbError as error:
+            raise click.BadParameter(error.message, param_hint="--insecure-registry") from None
     if insecure_registries:
         known = os.environ.get("CNBSDK_INSECURE_REGISTRIES", "")
         os.environ["CNBSDK_INSECURE_REGISTRIES"] = ",".join(
@@ -71,18 +89,23 @@ def cli(ctx: click.Context, verbose: bool, insecure_registries: tuple[str, ...])
         format="%(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     _check_home()
 
 
 def _check_home() -> None:
-    """Refuse a home (the image store, caches' config) that is a file: every command that
-    touches it would otherwise fail with an errno naming some path below it."""
-    from cnbsdk.oci.store import cnbsdk_home
+    """cnbsdk's home (the image store) and cache (unpacked images, with their setuid files)
+    are directories private to the user (0700), made so here; one that is a file or another
+    user's is refused with one line, before any command writes below it."""
+    from cnbsdk.oci.store import cnbsdk_home, private_directory
+    from cnbsdk.stacks.cache import cache_root
 
-    home = cnbsdk_home()
-    if (home.exists() or home.is_symlink()) and not home.is_dir():
-        name = "CNBSDK_HOME" if os.environ.get("CNBSDK_HOME") else "cnbsdk's home"
-        raise CnbError(f"{name} ({home}) is not a directory", hint="point it at a directory")
+    home_name = "CNBSDK_HOME" if os.environ.get("CNBSDK_HOME") else "cnbsdk's home"
+    cache_name = "CNBSDK_CACHE_DIR" if os.environ.get("CNBSDK_CACHE_DIR") else "cnbsdk's cache"
+    private_directory(cnbsdk_home(), name=home_name)
+    private_directory(cache_root(), name=cache_name)
 
 
 # Every command lives in its own module, imported only when it runs (or when --help lists

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cnbsdk.errors import CnbError
+from cnbsdk.oci.reference import check_references
 from cnbsdk.spec.files import KINDS, kind_for_path
 from cnbsdk.spec.ids import ApiVersion, supported_buildpack_api
 from cnbsdk.spec.launch_toml import LaunchToml
@@ -21,7 +22,11 @@ def validate_file(path: Path, kind: str | None, api: ApiVersion) -> str:
     if kind == "launch":
         LaunchToml.from_dict(data, file=str(path), api=api)
     else:
-        KINDS[kind].from_dict(data, file=str(path))
+        model = KINDS[kind].from_dict(data, file=str(path))
+        # What a build would refuse as it reads the file, validate refuses too.
+        references = getattr(model, "image_references", None)
+        if references is not None:
+            check_references(references(), file=str(path))
     return kind
 
 

@@ -19,12 +19,16 @@ from functools import total_ordering
 
 from cnbsdk.errors import DependencyError
 
+# ASCII digits, at most 18 to a part: no version has more, and int() takes them all.
 _VERSION = re.compile(
-    r"^v?(0|[1-9]\d*|\d+)(?:\.(\d+))?(?:\.(\d+))?"
-    r"(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$"
+    r"^v?(0|[1-9]\d{0,17}|\d{1,18})(?:\.(\d{1,18}))?(?:\.(\d{1,18}))?"
+    r"(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$",
+    re.ASCII,
 )
 _PARTIAL = re.compile(
-    r"^v?(\d+|[xX*])(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
+    r"^v?(\d{1,18}|[xX*])(?:\.(\d{1,18}|[xX*]))?(?:\.(\d{1,18}|[xX*]))?"
+    r"(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$",
+    re.ASCII,
 )
 _OPERATOR = re.compile(r"^(~>|>=|<=|!=|==|=|>|<|~|\^)?\s*(.*)$")
 
@@ -76,7 +80,11 @@ class Version:
 def _prerelease(text: str | None) -> tuple[int | str, ...]:
     if not text:
         return ()
-    return tuple(int(p) if p.isdigit() else p for p in text.split("."))
+    # Numeric identifiers compare as numbers (ASCII digits only: "²" is not one, and 4000
+    # digits is past any real version while int() still takes it).
+    return tuple(
+        int(p) if p.isascii() and p.isdigit() and len(p) <= 4000 else p for p in text.split(".")
+    )
 
 
 @dataclass(frozen=True)

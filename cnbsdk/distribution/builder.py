@@ -42,6 +42,7 @@ from cnbsdk.errors import CnbError, PackageError
 from cnbsdk.oci.image import HistoryEntry, ImageConfig, resolve_image, write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_entries
 from cnbsdk.oci.open import open_destination, open_source, read_manifest_and_config
+from cnbsdk.oci.reference import check_references
 from cnbsdk.spec.builder_toml import BuilderModule, BuilderToml
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.ids import SUPPORTED_BUILDPACK_APIS, BuildpackVersion
@@ -358,9 +359,9 @@ def read_build_image(reference: str, *, file: str) -> BaseImage:
     ids = []
     for name in ("CNB_USER_ID", "CNB_GROUP_ID"):
         value = env.get(name, "")
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit() and len(value) <= 10) or int(value) > 2**32 - 2:
             raise PackageError(
-                f"the build image {reference} does not set {name} to a number in its env",
+                f"the build image {reference} does not set {name} to a uid/gid in its env",
                 file=file,
                 field="build.image",
             )
@@ -558,6 +559,7 @@ def create_builder(
     """
     path = Path(builder_toml)
     builder = BuilderToml.read(path)
+    check_references(builder.image_references(), file=str(path))
     return assemble_builder(
         builder,
         output,

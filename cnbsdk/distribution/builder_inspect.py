@@ -20,8 +20,7 @@ from cnbsdk.distribution.builder import (
     STACK_ID_LABEL,
 )
 from cnbsdk.errors import CnbError, ImageError
-from cnbsdk.oci.digest import HashingReader, verify
-from cnbsdk.oci.extract import extract_layer
+from cnbsdk.oci.extract import extract_image_layer
 from cnbsdk.oci.image import ImageConfig, ResolvedImage, resolve_image
 from cnbsdk.oci.open import open_source, read_manifest_and_config
 from cnbsdk.spec.fields import Fields
@@ -84,7 +83,7 @@ def _label_json(config: ImageConfig, name: str, reference: str, default: Any) ->
         return default
     try:
         return json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise ImageError(f"label {name} is not valid JSON: {error}", file=reference) from None
 
 
@@ -126,8 +125,8 @@ def builder_info(reference: str, digest: str, config: ImageConfig) -> BuilderInf
         apis=lifecycle.get("apis") or {},
         buildpacks=buildpacks,
         order=order,
-        uid=int(uid) if uid.isdigit() else None,
-        gid=int(gid) if gid.isdigit() else None,
+        uid=_numeric(uid),
+        gid=_numeric(gid),
         config=config,
     )
 
@@ -173,6 +172,13 @@ def _buildpacks(metadata: dict[str, Any], layers: Any) -> tuple[BuilderBuildpack
     return tuple(found[key] for key in sorted(found))
 
 
+def _numeric(text: str) -> int | None:
+    """A uid/gid from a label or env: ASCII digits of a 32-bit id, else None."""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= 2**32 - 2:
+        return int(text)
+    return None
+
+
 def read_builder(reference: str) -> BuilderInfo:
     """Read a builder's labels from wherever it is (store, ``oci:``, registry)."""
     resolved, config = read_manifest_and_config(reference)
@@ -191,18 +197,7 @@ def extract_buildpacks(reference: str, info: BuilderInfo, target: Path) -> Path:
         ):
             if diff_id not in wanted:
                 continue
-            with source.open_blob(descriptor.digest) as stream:
-                hashing = HashingReader(stream)
-                extract_layer(hashing, target)  # type: ignore[arg-type]
-                while hashing.read(1 << 20):
-                    pass
-            verify(
-                descriptor.digest,
-                descriptor.size,
-                hashing.digest,
-                hashing.size,
-                what=f"layer {descriptor.digest}",
-            )
+            extract_image_layer(source, descriptor, diff_id, target)
     finally:
         source.close()
     return target / "cnb" / "buildpacks"

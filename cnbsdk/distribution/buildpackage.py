@@ -27,13 +27,14 @@ from cnbsdk.distribution.buildpack_layer import (
     buildpack_path,
 )
 from cnbsdk.distribution.staging import unwritable_output
-from cnbsdk.errors import CnbError, ImageError, PackageError
-from cnbsdk.oci.extract import extract_layer
+from cnbsdk.errors import CnbError, ImageError, PackageError, SpecError
+from cnbsdk.oci.extract import extract_image_layer, extract_layer
 from cnbsdk.oci.image import ImageConfig, read_image, running_platform, write_image
 from cnbsdk.oci.layer_tar import NORMALIZED_MTIME, Layer
 from cnbsdk.oci.layout import OciLayoutDestination, OciLayoutSource
 from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
+from cnbsdk.spec.ids import BuildpackId, path_segment
 from cnbsdk.spec.schema import validate
 
 BUILDPACKAGE_METADATA_LABEL = "io.buildpacks.buildpackage.metadata"
@@ -341,6 +342,12 @@ def _extract_buildpacks(source: Any, into: Path) -> ExtractedBuildpackage:
             raise ImageError(
                 f"{bp_id}: expected an object of versions", field=BUILDPACK_LAYERS_LABEL
             )
+        try:  # both become directory names below
+            BuildpackId(bp_id)
+            for version in versions:
+                path_segment(version, what="buildpack version")
+        except SpecError as error:
+            raise ImageError(error.message, field=BUILDPACK_LAYERS_LABEL) from None
         for version, entry in sorted(versions.items()):
             diff_id = entry.get("layerDiffID", "") if isinstance(entry, dict) else ""
             descriptor_blob = by_diff_id.get(diff_id)
@@ -351,8 +358,9 @@ def _extract_buildpacks(source: Any, into: Path) -> ExtractedBuildpackage:
                     field=BUILDPACK_LAYERS_LABEL,
                 )
             if diff_id not in done:
-                with source.open_blob(descriptor_blob.digest) as blob:
-                    extract_layer(blob, into, same_owner=False, whiteouts=False)
+                extract_image_layer(
+                    source, descriptor_blob, diff_id, into, same_owner=False, whiteouts=False
+                )
                 done.add(diff_id)
             directory = into / "cnb" / "buildpacks" / bp_id.replace("/", "_") / version
             descriptor_file = directory / "buildpack.toml"
@@ -392,7 +400,7 @@ def _label_json(config: ImageConfig, label: str) -> dict[str, Any]:
         raise ImageError(f"not a buildpackage: the image has no {label} label")
     try:
         data = json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise ImageError(f"label is not valid JSON: {error}", field=label) from None
     if not isinstance(data, dict):
         raise ImageError("label must be a JSON object", field=label)

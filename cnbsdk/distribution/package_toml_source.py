@@ -23,6 +23,7 @@ from cnbsdk.distribution.buildpack_source import resolve_source
 from cnbsdk.distribution.buildpackage import read_buildpackage, write_buildpackage
 from cnbsdk.distribution.staging import staged_dir
 from cnbsdk.errors import PackageError
+from cnbsdk.oci.reference import check_references
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor, Dependency
 from cnbsdk.spec.package_toml import PackageToml
 
@@ -113,6 +114,7 @@ def collect_buildpacks(
     if is_package_toml(source):
         path = Path(source).resolve()
         package = PackageToml.read(path)
+        check_references(package.image_references(), file=str(path))
         if package.is_extension:
             raise PackageError(
                 "packaging image extensions is not supported", file=str(path), field="extension"

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from cnbsdk.errors import BuildError, SpecError
+from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.build_env import (
     build_env,
     cnb_inputs,
@@ -59,7 +60,7 @@ from cnbsdk.lifecycle.sbom_files import (
 )
 from cnbsdk.lifecycle.workspace import Paths, Workspace
 from cnbsdk.spec.build_toml import BuildToml
-from cnbsdk.spec.ids import ApiVersion
+from cnbsdk.spec.ids import ApiVersion, path_segment
 from cnbsdk.spec.launch_toml import ARRAY_COMMAND_API, Label, LaunchToml, Slice
 from cnbsdk.spec.layer_toml import LayerContentMetadata, LayerTypes
 from cnbsdk.spec.metadata_toml import MetadataBuildpack, MetadataProcess, MetadataToml
@@ -389,10 +390,28 @@ def read_buildpack_output(
     for name in _OUTPUT_FILES:
         _refuse_symlink(element, directory / name, shown / name, "file")
     launch = _read(
-        element, directory, shown, "launch.toml", lambda p: LaunchToml.read(p, api=element.api)
+        element,
+        directory,
+        shown,
+        "launch.toml",
+        lambda p: LaunchToml.from_toml(
+            buildpack_files.read_text(p, root=directory), file=str(p), api=element.api
+        ),
     )
-    build_toml = _read(element, directory, shown, "build.toml", BuildToml.read)
-    store = _read(element, directory, shown, "store.toml", StoreToml.read)
+    build_toml = _read(
+        element,
+        directory,
+        shown,
+        "build.toml",
+        lambda p: buildpack_files.read_model(BuildToml, p, root=directory),
+    )
+    store = _read(
+        element,
+        directory,
+        shown,
+        "store.toml",
+        lambda p: buildpack_files.read_model(StoreToml, p, root=directory),
+    )
     layers = _read_layers(element, directory, shown)
     for name, meta in layers.items():
         layer_dir = directory / name
@@ -426,6 +445,8 @@ def _read(
         return None
     try:
         return parse(path)
+    except BuildError as error:
+        raise BuildError(f"buildpack {element}: {error.message}", file=str(shown / name)) from None
     except SpecError as error:
         raise _invalid(element, shown / name, error) from None
 
@@ -440,11 +461,19 @@ def _read_layers(
         name = path.name[: -len(".toml")]
         if not name or name in _RESERVED_LAYER_NAMES:
             continue
+        try:  # the name becomes a directory of the image (/layers/<bp>/<name>)
+            path_segment(name, what="layer name")
+        except SpecError as error:
+            raise _invalid(element, shown / path.name, error) from None
         _refuse_symlink(element, path, shown / path.name, "layer metadata file")
         if path.is_dir():
             continue
         try:
-            layers[name] = LayerContentMetadata.read(path)
+            layers[name] = buildpack_files.read_model(LayerContentMetadata, path, root=directory)
+        except BuildError as error:
+            raise BuildError(
+                f"buildpack {element}: {error.message}", file=str(shown / path.name)
+            ) from None
         except SpecError as error:
             raise _invalid(element, shown / path.name, error) from None
         layer_dir = directory / name

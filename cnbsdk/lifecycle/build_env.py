@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cnbsdk.errors import BuildError
+from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.order import LocatedBuildpack
 from cnbsdk.spec.ids import ApiVersion
 from cnbsdk.spec.layer_toml import LayerContentMetadata
@@ -95,7 +96,7 @@ def with_buildpack_layers(
         layer_dir = toml_path.with_name(toml_path.name[: -len(".toml")])
         if layer_dir.name in ("launch", "build", "store"):
             continue  # launch.toml, build.toml and store.toml are not layers
-        metadata = LayerContentMetadata.read(toml_path)
+        metadata = buildpack_files.read_model(LayerContentMetadata, toml_path, root=directory)
         if not metadata.effective_types.build:
             continue
         result = with_build_layer(result, layer_dir)
@@ -115,28 +116,36 @@ def with_build_layer(
         if (layer / child).is_dir():
             for name in names:
                 result[name] = f"{shown}/{child}" + _joined_before(result.get(name, ""), ":")
-    result = with_env_dir(result, layer / "env", default_action=OVERRIDE)
-    return with_env_dir(result, layer / "env.build", default_action=OVERRIDE)
+    # The env files are the buildpack's: read below its directory, through no link.
+    root = layer.parent
+    result = with_env_dir(result, layer / "env", default_action=OVERRIDE, root=root)
+    return with_env_dir(result, layer / "env.build", default_action=OVERRIDE, root=root)
 
 
 def with_env_dir(
-    env: Mapping[str, str], env_dir: str | os.PathLike[str], *, default_action: str = OVERRIDE
+    env: Mapping[str, str],
+    env_dir: str | os.PathLike[str],
+    *,
+    default_action: str = OVERRIDE,
+    root: str | os.PathLike[str] | None = None,
 ) -> Env:
     """Apply one env directory: files in name order, ``NAME.<suffix>`` (digest §3.7).
 
     No suffix means ``default_action`` (override for layers, default for the operator env);
     ``.prepend``/``.append`` join with the content of ``NAME.delim`` in the same directory,
     or with nothing; ``.default`` sets only an empty variable; unknown suffixes are ignored.
+    Files are read below ``root`` (default: the directory itself) through no symlink.
     """
     result = dict(env)
     directory = Path(env_dir)
+    inside = Path(root) if root is not None else directory
     for path in _env_files(directory):
         name, dot, action = path.name.partition(".")
         if not dot:
             action = default_action
         if action not in _ACTIONS or not name:
             continue
-        value = _read_value(path)
+        value = _read_value(path, inside)
         existing = result.get(name, "")
         if action == OVERRIDE:
             result[name] = value
@@ -144,11 +153,11 @@ def with_env_dir(
             if not existing:
                 result[name] = value
         elif action == PREPEND:
-            result[name] = value + _joined_before(existing, _delimiter(directory, name, ""))
+            result[name] = value + _joined_before(existing, _delimiter(directory, name, "", inside))
         elif action == APPEND:
-            result[name] = _joined_after(existing, _delimiter(directory, name, "")) + value
+            result[name] = _joined_after(existing, _delimiter(directory, name, "", inside)) + value
         else:  # _PREPEND_PATH
-            delim = _delimiter(directory, name, PATH_SEPARATOR)
+            delim = _delimiter(directory, name, PATH_SEPARATOR, inside)
             result[name] = value + _joined_before(existing, delim)
     return result
 
@@ -164,7 +173,7 @@ def with_user_env(env: Mapping[str, str], platform_dir: str | os.PathLike[str]) 
     result = dict(env)
     for path in _env_files(Path(platform_dir) / "env"):
         name = path.name
-        value = _read_value(path)
+        value = _read_value(path, path.parent)
         if name in PATH_VARS:
             result[name] = value + _joined_before(result.get(name, ""), PATH_SEPARATOR)
         else:
@@ -312,16 +321,14 @@ def _joined_after(existing: str, delim: str) -> str:
     return existing + delim if existing else ""
 
 
-def _delimiter(directory: Path, name: str, fallback: str) -> str:
+def _delimiter(directory: Path, name: str, fallback: str, root: Path) -> str:
     path = directory / f"{name}.delim"
-    return _read_value(path) if path.is_file() else fallback
+    exists = path.is_file() or path.is_symlink()
+    return _read_value(path, root) if exists else fallback
 
 
-def _read_value(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise BuildError(f"cannot read env file: {error.strerror}", file=str(path)) from None
+def _read_value(path: Path, root: Path) -> str:
+    data = buildpack_files.read_bytes(path, root=root)
     if b"\0" in data:
         raise BuildError("env file holds a NUL byte, which no env value can", file=str(path))
     return os.fsdecode(data)

@@ -57,7 +57,7 @@ from cnbsdk.lifecycle.project import (
     write_platform_env,
 )
 from cnbsdk.lifecycle.restore import restore
-from cnbsdk.lifecycle.rootfs import unpacked_rootfs
+from cnbsdk.lifecycle.rootfs import numeric_id, unpacked_rootfs
 from cnbsdk.lifecycle.sandbox import BubblewrapRunner, HostRunner
 from cnbsdk.lifecycle.scratch import build_scratch_dir
 from cnbsdk.lifecycle.signals import signals_handled
@@ -662,9 +662,9 @@ def _cnb_user(config: ImageConfig, ref: str) -> tuple[int, int]:
     ids = []
     for name in ("CNB_USER_ID", "CNB_GROUP_ID"):
         value = env.get(name, "")
-        if not value.isdigit():
+        if numeric_id(value) is None:
             raise BuildError(
-                f"the build image does not set {name} to a number in its env ({value!r})",
+                f"the build image does not set {name} to a uid/gid in its env ({value[:40]!r})",
                 file=ref,
                 field=f"config.Env.{name}",
             )

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from cnbsdk.errors import BuildError, CnbError
+from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.analyze import PreviousImage
 from cnbsdk.lifecycle.cache import CacheWriter, tar_name
 from cnbsdk.lifecycle.layer_fingerprint import (
@@ -189,22 +190,37 @@ def resolve_created(value: str | None, environ: Mapping[str, str]) -> str:
         epoch = environ.get("SOURCE_DATE_EPOCH", "")
         if not epoch:
             return NORMALIZED_TIME
-        if not epoch.isdigit():
-            raise BuildError(f"must be unix seconds, not {epoch!r}", field="SOURCE_DATE_EPOCH")
-        return _rfc3339(datetime.fromtimestamp(int(epoch), tz=timezone.utc))
+        return _from_unix_seconds(epoch, field="SOURCE_DATE_EPOCH")
     if value == "now":
         return _rfc3339(datetime.now(tz=timezone.utc))
     if value.isdigit():
-        return _rfc3339(datetime.fromtimestamp(int(value), tz=timezone.utc))
+        return _from_unix_seconds(value, field="creation-time")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return _rfc3339(parsed.astimezone(timezone.utc))
+    except (ValueError, OverflowError):
         raise BuildError(
-            f"invalid time {value!r}: use RFC 3339, unix seconds or 'now'", field="creation-time"
+            f"invalid time {value[:80]!r}: use RFC 3339, unix seconds or 'now'",
+            field="creation-time",
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return _rfc3339(parsed.astimezone(timezone.utc))
+
+
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # up to year 33658: datetime stops at 9999
+
+
+def _from_unix_seconds(text: str, *, field: str) -> str:
+    """Unix seconds as RFC 3339; anything that is not a time datetime can hold is refused."""
+    try:
+        if not _UNIX_SECONDS.fullmatch(text):
+            raise ValueError(text)
+        return _rfc3339(datetime.fromtimestamp(int(text), tz=timezone.utc))
+    except (ValueError, OverflowError, OSError):
+        raise BuildError(
+            f"must be unix seconds up to 253402300799 (year 9999), not {text[:40]!r}",
+            field=field,
+        ) from None
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -1049,7 +1065,7 @@ def _layer_tomls(bp_dir: Path) -> Iterator[Path]:
 
 def _read_layer_toml(path: Path, bp_id: str) -> LayerContentMetadata:
     try:
-        return LayerContentMetadata.read(path)
+        return buildpack_files.read_model(LayerContentMetadata, path, root=path.parent)
     except CnbError as error:
         raise BuildError(
             f"buildpack {bp_id}: {error.message}", file=str(path), field=error.field
@@ -1057,10 +1073,10 @@ def _read_layer_toml(path: Path, bp_id: str) -> LayerContentMetadata:
 
 
 def _read_store(path: Path, bp_id: str) -> dict[str, Any] | None:
-    if not path.is_file():
+    if not path.is_file() and not path.is_symlink():
         return None
     try:
-        store = StoreToml.read(path)
+        store = buildpack_files.read_model(StoreToml, path, root=path.parent)
     except CnbError as error:
         raise BuildError(
             f"buildpack {bp_id}: {error.message}", file=str(path), field=error.field

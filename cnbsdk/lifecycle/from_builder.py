@@ -26,6 +26,7 @@ from cnbsdk.distribution.default_builder import (
     ensure_default_builder,
 )
 from cnbsdk.errors import BuildError, CnbError
+from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.launcher import LAUNCHER_VERSION, launcher_path
 from cnbsdk.lifecycle.order import LocatedBuildpack
 from cnbsdk.lifecycle.rootfs import unpacked_rootfs
@@ -94,14 +95,20 @@ def open_builder(
         )
     info = builder_info(reference, unpacked.digest, config)
     cnb = unpacked.rootfs / "cnb"
+    # The builder's files, read through no link (one could point at a host file).
+    root = unpacked.rootfs
     order = (
-        OrderToml.read(cnb / "order.toml").order if (cnb / "order.toml").is_file() else info.order
+        buildpack_files.read_model(OrderToml, cnb / "order.toml", root=root).order
+        if (cnb / "order.toml").is_file()
+        else info.order
     )
     run_images = info.run_images
     if (cnb / "run.toml").is_file():
-        run_images = RunToml.read(cnb / "run.toml").images or run_images
+        run_images = buildpack_files.read_model(RunToml, cnb / "run.toml", root=root).images or (
+            run_images
+        )
     elif (cnb / "stack.toml").is_file():
-        stack = StackToml.read(cnb / "stack.toml").run_image
+        stack = buildpack_files.read_model(StackToml, cnb / "stack.toml", root=root).run_image
         run_images = (stack,) if stack is not None else run_images
     launcher = cnb / "lifecycle" / "launcher"
     log(f"Using builder {reference} ({unpacked.digest[:19]})")

@@ -103,7 +103,7 @@ class FingerprintIndex:
     def _load(self) -> dict[str, dict[str, str]]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return {}
         if not isinstance(data, dict) or data.get("version") != _VERSION:
             return {}

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from cnbsdk.errors import BuildError, CnbError
+from cnbsdk.errors import BuildError, CnbError, SpecError
 from cnbsdk.lifecycle.app_source import is_archive
 from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
-from cnbsdk.spec.ids import BuildpackId
+from cnbsdk.oci.reference import check_references
+from cnbsdk.spec.ids import BuildpackId, EnvVarName
 from cnbsdk.spec.project_toml import ProjectBuildpack, ProjectDescriptor
 
 PROJECT_FILE = "project.toml"
@@ -78,7 +79,17 @@ class ProjectSettings:
 def read_descriptor(
     app: str | os.PathLike[str], explicit: str | os.PathLike[str] | None = None
 ) -> tuple[ProjectDescriptor | None, str | None]:
-    """The project descriptor (``explicit``, else APP's ``project.toml``) and where it was."""
+    """The project descriptor (``explicit``, else APP's ``project.toml``) and where it was;
+    its image references checked."""
+    descriptor, where = _read_descriptor(app, explicit)
+    if descriptor is not None and where is not None:
+        check_references(descriptor.image_references(), file=where)
+    return descriptor, where
+
+
+def _read_descriptor(
+    app: str | os.PathLike[str], explicit: str | os.PathLike[str] | None
+) -> tuple[ProjectDescriptor | None, str | None]:
     if explicit is not None:
         path = Path(explicit)
         if not path.is_file():
@@ -243,14 +254,10 @@ def read_env_file(
 
 def check_env_name(name: str, origin: str) -> None:
     """A name that can be a file under ``<platform>/env`` and an environment variable."""
-    if not name or name in (".", "..") or "/" in name or "\0" in name or "=" in name:
-        raise BuildError(f"invalid environment variable name {name!r}", field=origin)
-    if any(character.isspace() for character in name):
-        # 'NAME = value' or 'export NAME=value' would otherwise define a variable no shell
-        # can name; docker refuses them too.
-        raise BuildError(
-            f"invalid environment variable name {name!r}: it contains whitespace", field=origin
-        )
+    try:
+        EnvVarName(name)
+    except SpecError as error:
+        raise BuildError(error.message, field=origin) from None
     if name.startswith("CNB_"):
         raise BuildError(
             f"{name}: the CNB_ prefix is reserved for the platform (platform.md)", field=origin

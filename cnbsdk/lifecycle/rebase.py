@@ -425,7 +425,7 @@ def _stack_problems(app: _Image, new_base: _Image) -> Iterator[RebaseRefused]:
 def _mixins(labels: Mapping[str, str]) -> list[str]:
     try:
         value = json.loads(labels.get(MIXINS_LABEL, "") or "[]")
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     return [str(m) for m in value] if isinstance(value, list) else []
 

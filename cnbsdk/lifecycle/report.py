@@ -26,7 +26,7 @@ class ImageReport:
     @classmethod
     def from_fields(cls, f: Fields) -> ImageReport:
         size = f.table.get("manifest-size", 0)
-        if isinstance(size, str) and size.isdigit():
+        if isinstance(size, str) and size.isascii() and size.isdigit() and len(size) <= 19:
             size = int(size)
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise f.error("manifest-size", f"expected a non-negative integer, got {size!r}")

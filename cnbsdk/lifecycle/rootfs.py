@@ -23,12 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnbsdk.errors import BuildError
+from cnbsdk.errors import BuildError, ImageError
 from cnbsdk.lifecycle.sandbox import ensure_mount_points, home_directory
-from cnbsdk.oci.digest import Descriptor, HashingReader, digest_hex, verify
-from cnbsdk.oci.extract import extract_layer
+from cnbsdk.oci.digest import Descriptor, digest_hex
+from cnbsdk.oci.extract import extract_image_layer
 from cnbsdk.oci.image import ImageConfig
 from cnbsdk.oci.open import open_image
+from cnbsdk.oci.store import private_directory
 from cnbsdk.oci.transport import ImageSource
 from cnbsdk.stacks.cache import cache_root
 
@@ -51,11 +52,21 @@ class UnpackedImage:
         ids = []
         for name in ("CNB_USER_ID", "CNB_GROUP_ID"):
             value = env.get(name, "")
-            if not value.isdigit():
-                problem = "is not set" if not value else f"is not a number: {value!r}"
+            number = numeric_id(value)
+            if number is None:
+                problem = "is not set" if not value else f"is not a uid/gid: {value[:40]!r}"
                 raise BuildError(f"the build image's {name} {problem}", field=f"config.Env.{name}")
-            ids.append(int(value))
+            ids.append(number)
         return ids[0], ids[1]
+
+
+def numeric_id(text: str) -> int | None:
+    """A uid or gid written in an image (config, /etc/passwd): ASCII digits up to
+    4294967294, else None (``"²"`` and a 5000-digit number are no ids)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        return None
+    value = int(text)
+    return value if value <= 2**32 - 2 else None
 
 
 def unpacked_rootfs(image_ref: str, *, cache_dir: Path | None = None) -> UnpackedImage:
@@ -63,6 +74,9 @@ def unpacked_rootfs(image_ref: str, *, cache_dir: Path | None = None) -> Unpacke
 
     ``cache_dir`` defaults to ``cache_root()/rootfs``.
     """
+    if cache_dir is None:
+        # Unpacked images keep their setuid files: the cache is the user's alone.
+        private_directory(cache_root(), name="cnbsdk's cache")
     base = cache_dir if cache_dir is not None else cache_root() / "rootfs"
     with open_image(image_ref) as image:
         final = base / digest_hex(image.resolved.digest)
@@ -82,18 +96,15 @@ def _unpack(
         remove_tree(stale)
     partial = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{final.name}-", dir=final.parent))
     try:
-        for layer in layers:
-            with source.open_blob(layer.digest) as stream:
-                hashing = HashingReader(stream)
-                extract_layer(hashing, partial)  # type: ignore[arg-type]
-                while hashing.read(1 << 20):  # the tar may end before the blob does
-                    pass
-            verify(
-                layer.digest, layer.size, hashing.digest, hashing.size, what=f"layer {layer.digest}"
+        if len(config.diff_ids) != len(layers):
+            raise ImageError(
+                f"the image has {len(layers)} layers but its config {len(config.diff_ids)} diff_ids"
             )
+        for layer, diff_id in zip(layers, config.diff_ids, strict=True):
+            extract_image_layer(source, layer, diff_id, partial)
         partial.chmod(0o755)
-        uid = config.env_dict().get("CNB_USER_ID", "")
-        home = home_directory(partial, int(uid)) if uid.isdigit() else "/"
+        uid = numeric_id(config.env_dict().get("CNB_USER_ID", ""))
+        home = home_directory(partial, uid) if uid is not None else "/"
         ensure_mount_points(partial, home=home)
         os.rename(partial, final)
     except BaseException:

@@ -39,7 +39,8 @@ from types import FrameType
 from typing import IO, Any
 
 from cnbsdk.errors import BuildError, CnbError
-from cnbsdk.lifecycle.rootfs import UnpackedImage, remove_tree
+from cnbsdk.lifecycle import buildpack_files
+from cnbsdk.lifecycle.rootfs import UnpackedImage, numeric_id, remove_tree
 from cnbsdk.lifecycle.run_cache import app_rootfs
 from cnbsdk.lifecycle.sandbox import HOST_FILES, check_bubblewrap
 from cnbsdk.lifecycle.signals import signals_handled
@@ -292,39 +293,48 @@ def image_user(user: str, rootfs: Path, *, ref: str = "") -> ImageUser:
     uid without a group takes the passwd entry's group, else 0."""
     name, _colon, group = user.partition(":")
     passwd = _colon_file(rootfs / "etc" / "passwd")
+    for part in (name, group):
+        if part.isdigit() and numeric_id(part) is None:  # "²", 5000 digits, 2^40
+            raise BuildError(f"{user[:40]!r} is not a uid[:gid]", file=ref, field="config.User")
     if not name:
         uid = 0
-    elif name.isdigit():
-        uid = int(name)
+    elif numeric_id(name) is not None:
+        uid = numeric_id(name) or 0
     else:
         entry = next((fields for fields in passwd if fields[0] == name), None)
-        if entry is None or not entry[2].isdigit():
+        found = numeric_id(entry[2]) if entry is not None else None
+        if found is None:
             raise BuildError(
-                f"user {name!r} is not in the image's /etc/passwd", file=ref, field="config.User"
+                f"user {name[:40]!r} is not in the image's /etc/passwd",
+                file=ref,
+                field="config.User",
             )
-        uid = int(entry[2])
+        uid = found
     entry = next((f for f in passwd if f[2] == str(uid) and len(f) >= 6), None)
     if not group:
-        gid = int(entry[3]) if entry is not None and entry[3].isdigit() else 0
-    elif group.isdigit():
-        gid = int(group)
+        gid = (numeric_id(entry[3]) if entry is not None else None) or 0
+    elif numeric_id(group) is not None:
+        gid = numeric_id(group) or 0
     else:
         group_entry = next(
             (f for f in _colon_file(rootfs / "etc" / "group") if f[0] == group), None
         )
-        if group_entry is None or len(group_entry) < 3 or not group_entry[2].isdigit():
+        found = numeric_id(group_entry[2]) if group_entry and len(group_entry) >= 3 else None
+        if found is None:
             raise BuildError(
-                f"group {group!r} is not in the image's /etc/group", file=ref, field="config.User"
+                f"group {group[:40]!r} is not in the image's /etc/group",
+                file=ref,
+                field="config.User",
             )
-        gid = int(group_entry[2])
+        gid = found
     home = entry[5] if entry is not None and entry[5].startswith("/") else "/"
     return ImageUser(uid, gid, home)
 
 
 def _colon_file(path: Path) -> list[list[str]]:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
+    try:  # the image's own file: a link in it is not followed out to the host's
+        text = buildpack_files.read_bytes(path, root=path.parent.parent).decode(errors="replace")
+    except BuildError:
         return []
     rows = [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
     return [row for row in rows if len(row) >= 4]

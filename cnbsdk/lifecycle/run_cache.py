@@ -20,6 +20,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cnbsdk.lifecycle.rootfs import UnpackedImage, remove_tree, unpacked_rootfs
+from cnbsdk.oci.store import private_directory
 from cnbsdk.stacks.cache import cache_root
 
 KEEP = 5
@@ -29,8 +30,8 @@ _STALE_PRUNING_SECONDS = 3600.0
 
 
 def run_cache_dir() -> Path:
-    """``cache_root()/run-rootfs``."""
-    return cache_root() / "run-rootfs"
+    """``cache_root()/run-rootfs`` (the cache made private first: app images unpack here)."""
+    return private_directory(cache_root(), name="cnbsdk's cache") / "run-rootfs"
 
 
 @contextmanager

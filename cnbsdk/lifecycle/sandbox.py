@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from cnbsdk.errors import BuildError
+from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.workspace import SANDBOX_PATHS, Paths, Workspace
 
 OutputFn = Callable[[str], None]
@@ -290,9 +291,11 @@ def check_bubblewrap() -> str:
 
 def home_directory(rootfs: Path, uid: int) -> str:
     """The home of ``uid`` in the image's ``/etc/passwd``; ``/`` if it has none (as Docker)."""
-    try:
-        text = (rootfs / "etc" / "passwd").read_text(errors="replace")
-    except OSError:
+    try:  # the image's file, never a host file it links to
+        text = buildpack_files.read_bytes(rootfs / "etc" / "passwd", root=rootfs).decode(
+            errors="replace"
+        )
+    except BuildError:
         return "/"
     for line in text.splitlines():
         fields = line.split(":")

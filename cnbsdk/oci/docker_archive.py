@@ -172,7 +172,7 @@ class DockerArchiveSource:
             raise ImageError("not a docker-archive (no manifest.json)", file=str(self.path))
         try:
             entries = json.loads(self._read_member("manifest.json"))
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise ImageError(
                 f"manifest.json is not valid JSON: {error}", file=str(self.path)
             ) from None

@@ -27,9 +27,13 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from cnbsdk.errors import ExtractionError, ImageError
+from cnbsdk.oci.digest import Descriptor, HashingReader, verify
+
+if TYPE_CHECKING:
+    from cnbsdk.oci.transport import ImageSource
 
 MAX_DEPTH = 256
 WHITEOUT_PREFIX = ".wh."
@@ -185,6 +189,7 @@ class _Extractor:
 
     def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = member.name
+        _check_header(member)
         parts = _components(name)
         if not parts:
             return
@@ -306,6 +311,31 @@ class _Extractor:
             os.chmod(parts[-1], mode, dir_fd=parent_fd)
 
 
+# What the kernel can hold: ids are 32-bit (2^32-1 is "no id"), times are what utime()
+# and datetime take (years 1 to 9999 would do; the bound is the 64-bit time_t's).
+_MAX_ID = 2**32 - 2
+_MAX_TIME = 2**62
+_MAX_DEVICE = 2**31 - 1
+
+
+def _check_header(member: tarfile.TarInfo) -> None:
+    """Refuse an entry whose numbers cannot be applied, naming it (not OverflowError)."""
+    name = member.name[:200]
+    for field, value, low, high in (
+        ("uid", member.uid, 0, _MAX_ID),
+        ("gid", member.gid, 0, _MAX_ID),
+        ("mtime", member.mtime, -_MAX_TIME, _MAX_TIME),
+        ("size", member.size, 0, 2**63 - 1),
+        ("devmajor", member.devmajor, 0, _MAX_DEVICE),
+        ("devminor", member.devminor, 0, _MAX_DEVICE),
+    ):
+        if not isinstance(value, (int, float)) or not low <= value <= high:
+            shown = str(value)[:40]
+            raise ExtractionError(f"entry {name!r}: {field} {shown} is out of range")
+    if "\0" in member.name or "\0" in member.linkname:
+        raise ExtractionError(f"entry {name!r}: a NUL byte in its name or link target")
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -353,3 +383,77 @@ def extract_layer(
         if stream is not None and stream is not layer:
             stream.close()
     return ExtractReport(extractor.entries, extractor.whiteout_count)
+
+
+class _Rejoined:
+    """A stream whose first bytes were already read (to sniff the compression)."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        self.head = head
+        self.rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            if n < 0:
+                data, self.head = self.head + self.rest.read(), b""
+                return bytes(data)
+            data, self.head = self.head[:n], self.head[n:]
+            return bytes(data)
+        return bytes(self.rest.read(n))
+
+
+def extract_image_layer(
+    source: ImageSource,
+    descriptor: Descriptor,
+    diff_id: str,
+    target: Path,
+    *,
+    allow_devices: bool = False,
+    same_owner: bool | None = None,
+    whiteouts: bool = True,
+) -> ExtractReport:
+    """Stream one layer blob of an image into ``target``, checking the blob against its
+    descriptor's digest and size and the uncompressed tar against the config's diffID.
+
+    A mismatch raises ImageError naming the layer; the caller removes ``target``.
+    """
+    layer = descriptor.digest
+    if descriptor.media_type.endswith("+zstd"):
+        raise ImageError(f"layer {layer}: zstd layers are not supported")
+    with source.open_blob(layer) as stream:
+        blob = HashingReader(stream)
+        head = blob.read(2)  # gzip's magic, whatever the media type says
+        raw = _Rejoined(head, blob)
+        raw_stream = cast(BinaryIO, raw)
+        content_stream = (
+            cast(BinaryIO, gzip.GzipFile(fileobj=raw_stream, mode="rb"))
+            if head == b"\x1f\x8b"
+            else raw_stream
+        )
+        content = HashingReader(content_stream)
+        try:
+            report = extract_layer(
+                cast(BinaryIO, content),
+                target,
+                allow_devices=allow_devices,
+                same_owner=same_owner,
+                whiteouts=whiteouts,
+            )
+            while content.read(_CHUNK):  # tar padding after the end marker
+                pass
+            while blob.read(_CHUNK):  # and whatever follows the compressed stream
+                pass
+        except (ExtractionError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+            # A corrupt blob usually fails to unpack first: say that it is corrupt.
+            while blob.read(_CHUNK):
+                pass
+            verify(layer, descriptor.size, blob.digest, blob.size, what=f"layer {layer}")
+            message = error.message if isinstance(error, ExtractionError) else str(error)
+            raise ExtractionError(f"layer {layer}: {message}") from None
+    verify(layer, descriptor.size, blob.digest, blob.size, what=f"layer {layer}")
+    if content.digest != diff_id:
+        raise ImageError(
+            f"layer {layer}: its content {content.digest} does not match the config's "
+            f"diffID {diff_id}"
+        )
+    return report

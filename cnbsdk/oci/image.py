@@ -31,11 +31,29 @@ def running_platform() -> Platform:
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise ImageError(f"{what} is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise ImageError(f"{what} must be a JSON object")
+    if _too_deep(data):
+        raise ImageError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
     return data
+
+
+# No manifest, index or config nests deeper; past it, printing or walking a value recurses.
+MAX_JSON_DEPTH = 100
+
+
+def _too_deep(data: object) -> bool:
+    pending: list[tuple[object, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _dump(data: Mapping[str, Any]) -> bytes:

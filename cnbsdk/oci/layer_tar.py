@@ -123,6 +123,10 @@ class ParentDir:
         return cls(image_path, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
 
 
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
+
+
 def normalize_mode(mode: int, *, is_dir: bool) -> int:
     """A mode that does not depend on the umask: group and others get the owner's read and
     execute bits, never write; the owner always can read (and search a directory);
@@ -265,7 +269,8 @@ class _TarWriter:
 
     def _copy(self, source: Path, size: int, name: str) -> None:
         remaining = size
-        with open(source, "rb", buffering=0) as stream:
+        # lstat said a regular file: a link put there since is not followed.
+        with open(source, "rb", buffering=0, opener=_no_follow) as stream:
             while remaining:
                 n = stream.readinto(self.view[: min(remaining, _CHUNK)])  # type: ignore[attr-defined]
                 if not n:

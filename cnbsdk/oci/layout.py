@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,6 +33,10 @@ from cnbsdk.oci.digest import (
 from cnbsdk.oci.image import Index, Manifest, detect_media_type
 
 REF_NAME = "org.opencontainers.image.ref.name"
+_TEMP_PREFIX = ".blob-"
+_TEMP_SUFFIX = ".tmp"
+# A temp blob younger than this may be one a writer has made but not locked yet.
+_SWEEP_AGE = 10.0
 _LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
 
 
@@ -52,7 +57,7 @@ class OciLayout:
             raise ImageError("not an OCI image layout (no oci-layout file)", file=str(self.path))
         try:
             version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             raise ImageError("oci-layout is not valid JSON", file=str(marker)) from None
         if version != "1.0.0":
             raise ImageError(f"unsupported imageLayoutVersion {version!r}", file=str(marker))
@@ -88,8 +93,11 @@ class OciLayout:
         check_digest(digest)
         target = self.blob_path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".blob-", suffix=".tmp", dir=self.path)
+        self._sweep_once()
+        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=self.path)
         try:
+            # Held while the blob is written: a sweep by a later writer knows it is live.
+            fcntl.flock(fd, fcntl.LOCK_EX)
             with os.fdopen(fd, "wb") as out:
                 writer = HashingWriter(out)
                 while chunk := stream.read(CHUNK):
@@ -100,6 +108,29 @@ class OciLayout:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def _sweep_once(self) -> None:
+        """Remove the temporary blobs of writers that were killed (``kill -9`` mid-export):
+        a temp file nobody holds a lock on is a dead writer's. Done on the first write of
+        this layout object, so the next run to write to the layout or store cleans up."""
+        if getattr(self, "_swept", False):
+            return
+        self._swept = True
+        for stale in self.path.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+            try:
+                fd = os.open(stale, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if time.time() - os.fstat(fd).st_mtime < _SWEEP_AGE:
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live writer
+            else:
+                stale.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
 
     def put_bytes(self, data: bytes) -> str:
         digest = sha256_digest(data)
@@ -126,7 +157,7 @@ class OciLayout:
             data = json.loads(path.read_bytes())
         except FileNotFoundError:
             raise ImageError("index.json is missing", file=str(path)) from None
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise ImageError(f"index.json is not valid JSON: {error}", file=str(path)) from None
         if not isinstance(data, dict) or not isinstance(data.get("manifests", []), list):
             raise ImageError("index.json must be an object with a manifests list", file=str(path))

@@ -8,6 +8,7 @@ part holds a '.' or ':' or is ``localhost``) and a bare ``NAME[:TAG]`` for the l
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cnbsdk.errors import ImageError
@@ -105,6 +106,11 @@ def _check_repository(text: str, repository: str) -> None:
         )
 
 
+def valid_registry_host(text: str) -> bool:
+    """True for ``HOST[:PORT]`` (a DNS name, an IPv4 or a bracketed IPv6 address)."""
+    return bool(_HOST.match(text))
+
+
 def _is_registry_host(part: str) -> bool:
     return "." in part or ":" in part or part == "localhost"
 
@@ -187,3 +193,13 @@ def parse_reference(text: str) -> ImageRef:
 def as_reference(ref: str | ImageRef) -> ImageRef:
     """Accept either a parsed reference or its text."""
     return ref if isinstance(ref, ImageRef) else parse_reference(ref)
+
+
+def check_references(pairs: Iterable[tuple[str, str]], *, file: str) -> None:
+    """Refuse the first of ``(field, reference)`` that does not parse, naming file and field:
+    a spec file's image references are checked where the file is read, not when used."""
+    for field, text in pairs:
+        try:
+            parse_reference(text)
+        except ImageError as error:
+            raise ImageError(error.message, file=file, field=field) from None

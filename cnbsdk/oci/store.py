@@ -6,10 +6,11 @@ command (``$CNBSDK_HOME`` defaults to ``~/.local/share/cnbsdk``). Tags are full
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnbsdk.errors import ImageError
+from cnbsdk.errors import CnbError, ImageError
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.digest import Descriptor
 from cnbsdk.oci.image import ImageConfig, Index, Manifest, running_platform
@@ -21,6 +22,32 @@ def cnbsdk_home() -> Path:
     """``$CNBSDK_HOME``, or ``~/.local/share/cnbsdk``."""
     home = os.environ.get("CNBSDK_HOME")
     return Path(home) if home else Path.home() / ".local" / "share" / "cnbsdk"
+
+
+def private_directory(path: Path, *, name: str) -> Path:
+    """``path`` as a directory only its owner can enter (0700): created so, or an existing
+    one of ours made so. Unpacked images keep setuid files there, and credentials-bearing
+    configs sit beside: another local user must not reach them. Owned by someone else is
+    refused (CnbError naming ``name``)."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+        os.chmod(path, 0o700)  # mkdir's mode is cut by the umask, never widened
+        return path
+    except FileExistsError:
+        pass
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        info = path.stat()  # a link to a directory of ours is fine; its target is checked
+    if not stat.S_ISDIR(info.st_mode):
+        raise CnbError(f"{name} ({path}) is not a directory", hint="point it at a directory")
+    if info.st_uid != os.geteuid():
+        raise CnbError(
+            f"{name} ({path}) belongs to uid {info.st_uid}, not to you",
+            hint="point it at a directory of your own",
+        )
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, 0o700)
+    return path
 
 
 def store_path() -> Path:
@@ -52,6 +79,8 @@ class ImageStore:
     """The local image store."""
 
     def __init__(self, path: Path | None = None) -> None:
+        if path is None:
+            private_directory(cnbsdk_home(), name="cnbsdk's home")
         self.layout = OciLayout(path or store_path())
 
     def source(self, ref: ImageRef) -> OciLayoutSource:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from cnbsdk.errors import SpecError
 from cnbsdk.spec.exclusive import at_most_one_of, one_of
 from cnbsdk.spec.fields import Fields, drop_empty
-from cnbsdk.spec.ids import BuildpackId, BuildpackVersion
+from cnbsdk.spec.ids import BuildpackId, BuildpackVersion, EnvVarName, StackId
 from cnbsdk.spec.order import GroupEntry, OrderGroup, parse_order
 from cnbsdk.spec.pack_targets import pack_target_to_dict, parse_pack_targets
 from cnbsdk.spec.platform_files import RunImage
@@ -63,6 +63,13 @@ class BuilderModule:
         return self.uri or self.image
 
 
+def _env_value(f: Fields) -> str:
+    value: str = f.str("value", "")
+    if "\0" in value:
+        raise f.error("value", "holds a NUL byte, which no environment variable can")
+    return value
+
+
 @dataclass(frozen=True)
 class BuildEnv:
     """One ``[[build.env]]``: written to ``/cnb/build-config/env/<name>[.<suffix>]``."""
@@ -75,9 +82,7 @@ class BuildEnv:
 
     @classmethod
     def from_fields(cls, f: Fields) -> BuildEnv:
-        name = f.str("name", required=True)
-        if not name:
-            raise f.error("name", "must not be empty")
+        name = str(f.value("name", EnvVarName, required=True))
         suffix = f.str("suffix", "")
         if suffix and suffix not in ENV_SUFFIXES:
             allowed = ", ".join(repr(s) for s in ENV_SUFFIXES)
@@ -88,7 +93,7 @@ class BuildEnv:
             raise f.error("delim", f"is required with suffix {suffix!r}")
         return cls(
             name=name,
-            value=f.str("value", ""),
+            value=_env_value(f),
             suffix=suffix,
             delim=delim,
             exec_env=tuple(f.str_list("exec-env")),
@@ -122,7 +127,7 @@ class LegacyStack:
     @classmethod
     def from_fields(cls, f: Fields) -> LegacyStack:
         return cls(
-            id=f.str("id", ""),
+            id=f.value("id", StackId) or "",
             build_image=f.str("build-image", ""),
             run_image=f.str("run-image", ""),
             run_image_mirrors=tuple(f.str_list("run-image-mirrors")),
@@ -268,6 +273,30 @@ class BuilderToml(TomlFileModel):
         if self.targets:
             data["targets"] = [pack_target_to_dict(t) for t in self.targets]
         return data
+
+    def image_references(self) -> list[tuple[str, str]]:
+        """Every image reference in the file, as (field, text): what must parse as one."""
+        pairs: list[tuple[str, str]] = []
+        if self.build_image_ref:
+            pairs.append(("build.image", self.build_image_ref))
+        for i, run_image in enumerate(self.run_images_declared):
+            pairs += run_image.image_references(f"run.images[{i}]")
+        if self.stack is not None:
+            if self.stack.build_image:
+                pairs.append(("stack.build-image", self.stack.build_image))
+            if self.stack.run_image:
+                pairs.append(("stack.run-image", self.stack.run_image))
+            pairs += [
+                (f"stack.run-image-mirrors[{i}]", mirror)
+                for i, mirror in enumerate(self.stack.run_image_mirrors)
+            ]
+        for key, modules in (("buildpacks", self.buildpacks), ("extensions", self.extensions)):
+            for i, module in enumerate(modules):
+                if module.image:
+                    pairs.append((f"{key}[{i}].image", module.image))
+                elif module.uri.startswith("docker://"):
+                    pairs.append((f"{key}[{i}].uri", module.uri))
+        return pairs
 
     @property
     def build_image(self) -> str:

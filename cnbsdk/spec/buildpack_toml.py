@@ -15,7 +15,13 @@ from typing import Any, ClassVar
 
 from cnbsdk.errors import SpecError
 from cnbsdk.spec.fields import Fields, drop_empty
-from cnbsdk.spec.ids import ApiVersion, BuildpackId, BuildpackVersion, supported_buildpack_api
+from cnbsdk.spec.ids import (
+    ApiVersion,
+    BuildpackId,
+    BuildpackVersion,
+    StackId,
+    supported_buildpack_api,
+)
 from cnbsdk.spec.order import OrderGroup, parse_order
 from cnbsdk.spec.sbom import SBOM_FORMATS
 from cnbsdk.spec.schema import validate
@@ -26,6 +32,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _METADATA_KEYS = ("dependencies", "default-versions", "configurations")
 BIONIC_STACK_ID = "io.buildpacks.stacks.bionic"
 ANY_STACK_ID = "*"
+_TOP_LEVEL_ONLY = ("targets", "stacks", "order")
 
 
 def exec_env_name(value: object) -> str:
@@ -96,6 +103,10 @@ class BuildpackInfo:
 
     @classmethod
     def from_fields(cls, f: Fields) -> BuildpackInfo:
+        for key in _TOP_LEVEL_ONLY:
+            if key in f.table:
+                # Ignored here, it would build for targets/stacks the author did not mean.
+                raise f.error(key, f"belongs at the top level ([[{key}]]), not in [buildpack]")
         sbom_formats = tuple(f.str_list("sbom-formats"))
         for index, media_type in enumerate(sbom_formats):
             if media_type not in SBOM_FORMATS:
@@ -169,9 +180,10 @@ class Stack:
 
     @classmethod
     def from_fields(cls, f: Fields) -> Stack:
-        stack = cls(id=f.str("id", required=True), mixins=tuple(f.str_list("mixins")))
-        if not stack.id:
+        if f.str("id", required=True) == "":
             raise f.error("id", "must not be empty")
+        stack_id = f.value("id", StackId, required=True)
+        stack = cls(id=str(stack_id), mixins=tuple(f.str_list("mixins")))
         if stack.id == ANY_STACK_ID and stack.mixins:
             raise f.error("mixins", "must be empty when the stack id is '*'")
         return stack

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from cnbsdk.errors import SpecError
 from cnbsdk.spec.fields import Fields
 from cnbsdk.spec.schema import validate
+from cnbsdk.spec.toml_file import MAX_TOML_DEPTH, nesting_depth
 
 LIFECYCLE_METADATA_LABEL = "io.buildpacks.lifecycle.metadata"
 BUILD_METADATA_LABEL = "io.buildpacks.build.metadata"
@@ -38,8 +39,10 @@ def _load(raw: str | bytes | Mapping[str, Any], label: str, schema: str) -> Fiel
     else:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise SpecError(f"is not valid JSON: {error}", file=label) from None
+    if nesting_depth(data) > MAX_TOML_DEPTH:
+        raise SpecError(f"nested more than {MAX_TOML_DEPTH} levels deep", file=label)
     if data is None:
         data = {}
     validate(data, schema, file=label)

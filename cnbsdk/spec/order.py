@@ -46,6 +46,9 @@ class OrderGroup:
 
     @classmethod
     def from_fields(cls, f: Fields, *, version_required: bool = True) -> OrderGroup:
+        if not f.each("group"):
+            # An empty group passes detection with nothing to build (buildpack.md §Order).
+            raise f.error("group", "must not be empty")
         return cls(
             group=tuple(
                 GroupEntry.from_fields(g, version_required=version_required)

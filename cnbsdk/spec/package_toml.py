@@ -96,6 +96,16 @@ class PackageToml(TomlFileModel):
             data["targets"] = [pack_target_to_dict(t) for t in self.targets]
         return data
 
+    def image_references(self) -> list[tuple[str, str]]:
+        """Every image reference in the file, as (field, text)."""
+        pairs: list[tuple[str, str]] = []
+        for i, dependency in enumerate(self.dependencies):
+            if dependency.image:
+                pairs.append((f"dependencies[{i}].image", dependency.image))
+            elif dependency.uri.startswith("docker://"):
+                pairs.append((f"dependencies[{i}].uri", dependency.uri))
+        return pairs
+
     @property
     def os(self) -> str:
         """The platform OS: ``[platform] os``, else the targets' one OS, else linux (pack)."""

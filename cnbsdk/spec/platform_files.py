@@ -220,6 +220,12 @@ class RunImage:
             data["mirrors"] = list(self.mirrors)
         return data
 
+    def image_references(self, where: str) -> list[tuple[str, str]]:
+        """(field, reference) of the image and each mirror, for checking them as refs."""
+        return [(f"{where}.image", self.image)] + [
+            (f"{where}.mirrors[{i}]", mirror) for i, mirror in enumerate(self.mirrors)
+        ]
+
     @property
     def candidates(self) -> tuple[str, ...]:
         """The image then its mirrors, the order run-image resolution tries them in."""
@@ -243,6 +249,14 @@ class RunToml(TomlFileModel):
     def to_dict(self) -> dict[str, Any]:
         return drop_empty({"images": [image.to_dict() for image in self.images]})
 
+    def image_references(self) -> list[tuple[str, str]]:
+        """Every image reference in the file, as (field, text)."""
+        return [
+            pair
+            for i, image in enumerate(self.images)
+            for pair in image.image_references(f"images[{i}]")
+        ]
+
 
 @dataclass(frozen=True)
 class StackToml(TomlFileModel):
@@ -263,6 +277,10 @@ class StackToml(TomlFileModel):
             # pack writes an empty [run-image] table for builders without a run image.
             return cls()
         return cls(run_image=RunImage.from_fields(run))
+
+    def image_references(self) -> list[tuple[str, str]]:
+        """Every image reference in the file, as (field, text)."""
+        return self.run_image.image_references("run-image") if self.run_image else []
 
     def to_dict(self) -> dict[str, Any]:
         if self.run_image is None:

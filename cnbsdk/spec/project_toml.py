@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from cnbsdk.errors import SpecError
 from cnbsdk.spec.exclusive import at_most_one_of
 from cnbsdk.spec.fields import Fields, drop_empty
-from cnbsdk.spec.ids import ApiVersion, BuildpackId
+from cnbsdk.spec.ids import ApiVersion, BuildpackId, EnvVarName
 from cnbsdk.spec.schema import validate
 from cnbsdk.spec.toml_io import TomlFileModel
 
@@ -120,10 +120,11 @@ class ProjectEnv:
     def from_fields(cls, f: Fields, schema_version: str) -> ProjectEnv:
         keys = ("name", "value") + (("exec-env",) if schema_version == "0.3" else ())
         _known_keys(f, keys, schema_version)
-        name = f.str("name", required=True)
-        if not name:
-            raise f.error("name", "must not be empty")
-        return cls(name=name, value=f.str("value", ""), exec_env=tuple(f.str_list("exec-env")))
+        name = str(f.value("name", EnvVarName, required=True))
+        value = f.str("value", "")
+        if "\0" in value:
+            raise f.error("value", "holds a NUL byte, which no environment variable can")
+        return cls(name=name, value=value, exec_env=tuple(f.str_list("exec-env")))
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "value": self.value}
@@ -276,6 +277,24 @@ class ProjectDescriptor(TomlFileModel):
             metadata=under.table_of("metadata"),
             extra_tables=extra,
         )
+
+    def image_references(self) -> list[tuple[str, str]]:
+        """Every image reference in the file, as (field, text). ``field`` names the
+        schema 0.2 spelling (``io.buildpacks.*``); 0.1 files hold the same in ``build.*``."""
+        pairs: list[tuple[str, str]] = []
+        if self.builder:
+            pairs.append(("io.buildpacks.builder", self.builder))
+        for key, group in (
+            ("group", self.group),
+            ("pre.group", self.pre),
+            ("post.group", self.post),
+        ):
+            pairs += [
+                (f"io.buildpacks.{key}[{i}].uri", entry.uri)
+                for i, entry in enumerate(group)
+                if entry.uri.startswith("docker://")
+            ]
+        return pairs
 
     def to_dict(self) -> dict[str, Any]:
         details = {

@@ -18,12 +18,51 @@ else:  # pragma: no cover - Python 3.10 in old build images
     import tomli as tomllib
 
 
+# Limits on what a TOML file may be: no CNB file comes near them, and past them tomllib
+# recurses (arrays or tables thousands deep) or Python refuses the int-string conversion.
+MAX_TOML_BYTES = 16 * 1024 * 1024
+MAX_TOML_DEPTH = 100
+
+
 def parse_toml(text: str, *, file: str) -> dict[str, Any]:
-    """Parse TOML text; a syntax error becomes a one-line SpecError naming the file."""
+    """Parse TOML text; a syntax error, a file too large or nested too deep, or an integer
+    too long becomes a one-line SpecError naming the file."""
+    if len(text) > MAX_TOML_BYTES:
+        raise SpecError(f"larger than {MAX_TOML_BYTES} bytes", file=file)
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SpecError(f"invalid TOML: {error}", file=file) from None
+    except RecursionError:
+        raise SpecError(
+            f"invalid TOML: nested more than {MAX_TOML_DEPTH} levels deep", file=file
+        ) from None
+    except (ValueError, MemoryError) as error:
+        # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        reason = str(error).split(";")[0] or type(error).__name__
+        raise SpecError(f"invalid TOML: {reason}", file=file) from None
+    if nesting_depth(data) > MAX_TOML_DEPTH:
+        raise SpecError(f"invalid TOML: nested more than {MAX_TOML_DEPTH} levels deep", file=file)
+    return data
+
+
+def nesting_depth(data: object) -> int:
+    """How deep tables and arrays nest in parsed data (TOML or JSON), walked without
+    recursion; counting stops past MAX_TOML_DEPTH."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            children: list[object] = list(value.values())
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_TOML_DEPTH:
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:

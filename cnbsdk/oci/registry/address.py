@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cnbsdk.errors import RegistryError
+from cnbsdk.oci.reference import valid_registry_host
 
 # CNBSDK_INSECURE_REGISTRIES is ours; CNB_INSECURE_REGISTRIES is the lifecycle's (platform.md).
 INSECURE_VARIABLES = ("CNBSDK_INSECURE_REGISTRIES", "CNB_INSECURE_REGISTRIES")
@@ -41,12 +42,38 @@ def is_loopback(registry: str) -> bool:
         return False
 
 
+def check_insecure_entry(entry: str) -> str:
+    """An insecure-registry entry as given (``HOST``, ``HOST:PORT``, a CIDR range, with an
+    optional ``http://``); RegistryError saying why anything else is not one."""
+    bare = entry.strip().lower().removeprefix("http://").removeprefix("https://").rstrip("/")
+    if "/" in bare:
+        try:
+            ipaddress.ip_network(bare, strict=False)
+        except ValueError:
+            raise RegistryError(
+                f"invalid insecure registry {entry[:80]!r}: not HOST[:PORT] or a CIDR range"
+            ) from None
+        return entry
+    if not bare or not valid_registry_host(bare):
+        raise RegistryError(
+            f"invalid insecure registry {entry[:80]!r}: expected HOST[:PORT] or a CIDR range"
+        )
+    return entry
+
+
 def insecure_registries(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The entries of ``CNBSDK_INSECURE_REGISTRIES`` (and ``CNB_INSECURE_REGISTRIES``)."""
+    """The entries of ``CNBSDK_INSECURE_REGISTRIES`` (and ``CNB_INSECURE_REGISTRIES``);
+    a malformed entry is refused naming the variable."""
     env = os.environ if environ is None else environ
     entries: list[str] = []
     for name in INSECURE_VARIABLES:
-        entries.extend(part.strip() for part in env.get(name, "").split(",") if part.strip())
+        for part in env.get(name, "").split(","):
+            if not part.strip():
+                continue
+            try:
+                entries.append(check_insecure_entry(part.strip()))
+            except RegistryError as error:
+                raise RegistryError(error.message, field=name) from None
     return entries
 
 

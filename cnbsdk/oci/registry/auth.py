@@ -15,13 +15,14 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-from cnbsdk.errors import RegistryError
+from cnbsdk.errors import RegistryError, register_secret
+from cnbsdk.oci.registry.address import insecure_registries, is_insecure, is_loopback
 
 # A token is refreshed this long before the registry said it expires.
 _EXPIRY_MARGIN = 10.0
@@ -41,6 +42,12 @@ class Credentials:
     password: str = field(default="", repr=False)
     authorization: str = field(default="", repr=False)
     origin: str = "explicit credentials"
+
+    def __post_init__(self) -> None:
+        # Whatever echoes them later (an error body, a log line) prints <redacted> instead.
+        scheme_value = self.authorization.partition(" ")[2].strip()
+        basic = self.basic_header() or ""
+        register_secret(self.password, self.authorization, scheme_value, basic[6:])
 
     def basic_header(self) -> str | None:
         """The ``Basic`` header value for these credentials, if they can make one."""
@@ -86,12 +93,16 @@ def _from_cnb_registry_auth(registry: str, text: str) -> Credentials | None:
         return None
     try:
         entries = json.loads(text)
+    except RecursionError:
+        raise RegistryError("not valid JSON (nested too deep)", file="CNB_REGISTRY_AUTH") from None
     except json.JSONDecodeError as error:
         raise RegistryError(
             f"not valid JSON (line {error.lineno} column {error.colno})",
             file="CNB_REGISTRY_AUTH",
             hint='expected {"<registry>": "<Authorization header value>"}',
         ) from None
+    except ValueError:  # e.g. an integer longer than Python converts
+        raise RegistryError("not valid JSON", file="CNB_REGISTRY_AUTH") from None
     if not isinstance(entries, dict):
         raise RegistryError("must be a JSON object", file="CNB_REGISTRY_AUTH")
     for key, value in entries.items():
@@ -116,10 +127,14 @@ def _from_docker_config(registry: str, path: Path) -> Credentials | None:
         raise RegistryError(f"cannot read: {error.strerror}", file=str(path)) from None
     try:
         config = json.loads(text) if text.strip() else {}
+    except RecursionError:
+        raise RegistryError("not valid JSON (nested too deep)", file=str(path)) from None
     except json.JSONDecodeError as error:
         raise RegistryError(
             f"not valid JSON (line {error.lineno} column {error.colno})", file=str(path)
         ) from None
+    except ValueError:  # e.g. an integer longer than Python converts
+        raise RegistryError("not valid JSON", file=str(path)) from None
     auths = config.get("auths") if isinstance(config, dict) else None
     if not isinstance(auths, dict):
         return None
@@ -188,11 +203,14 @@ class Authenticator:
         credentials: Credentials | None,
         session: requests.Session,
         verify: str | bool = True,
+        *,
+        timeout: Callable[[], tuple[float, float]] = lambda: (10.0, 60.0),
     ) -> None:
         self.registry = registry
         self.credentials = credentials
         self._session = session
         self._verify = verify
+        self._timeout = timeout
         self._challenge: Challenge | None = None
         self._tokens: dict[str, _Token] = {}
         self._lock = threading.Lock()
@@ -244,6 +262,19 @@ class Authenticator:
             hint="add them to $DOCKER_CONFIG/config.json or CNB_REGISTRY_AUTH",
         )
 
+    def _check_clear_text(self, realm: str) -> None:
+        """Credentials go over plain HTTP only to a loopback host or one named insecure
+        (--insecure-registry, CNBSDK_INSECURE_REGISTRIES): a token realm elsewhere is refused."""
+        if not realm.startswith("http://"):
+            return
+        host = _host_of(realm)
+        if is_loopback(host) or is_insecure(host, insecure_registries()):
+            return
+        raise RegistryError(
+            f"registry {self.registry}: refusing to send credentials in clear text to the token "
+            f"realm {host} (plain HTTP, neither loopback nor named in --insecure-registry)"
+        )
+
     def _fetch_token(self, challenge: Challenge, scope: str) -> _Token:
         realm = challenge.params.get("realm", "")
         if not realm.startswith(("http://", "https://")):
@@ -257,10 +288,16 @@ class Authenticator:
         headers = {}
         basic = self.credentials.basic_header() if self.credentials else None
         if basic:
+            self._check_clear_text(realm)
             headers["Authorization"] = basic
         try:
             response = self._session.get(
-                realm, params=params, headers=headers, timeout=60, verify=self._verify
+                realm,
+                params=params,
+                headers=headers,
+                timeout=self._timeout(),
+                verify=self._verify,
+                allow_redirects=False,
             )
         except requests.RequestException as error:
             raise RegistryError(
@@ -288,6 +325,7 @@ class Authenticator:
         if not isinstance(lifetime, (int, float)) or lifetime <= 0:
             lifetime = _DEFAULT_TOKEN_LIFETIME
         expires_at = time.monotonic() + max(float(lifetime) - _EXPIRY_MARGIN, 1.0)
+        register_secret(token)
         fetched = _Token(header=f"Bearer {token}", expires_at=expires_at)
         self._tokens[scope] = fetched
         return fetched

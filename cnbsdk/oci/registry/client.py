@@ -30,8 +30,47 @@ log = logging.getLogger("cnbsdk.oci.registry")
 T = TypeVar("T")
 
 RETRIES_VARIABLE = "CNBSDK_REGISTRY_RETRIES"
-# Connect timeout, then the longest silence tolerated while reading a response.
-TIMEOUT = (30.0, 300.0)
+CONNECT_TIMEOUT_VARIABLE = "CNBSDK_REGISTRY_CONNECT_TIMEOUT"
+READ_TIMEOUT_VARIABLE = "CNBSDK_REGISTRY_READ_TIMEOUT"
+DEADLINE_VARIABLE = "CNBSDK_REGISTRY_DEADLINE"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a registry may take, in seconds: to accept a connection, to stay silent
+    while answering (each read), and in all for one operation with its retries."""
+
+    connect: float = 10.0
+    read: float = 60.0
+    # One operation includes a whole blob transfer: an hour moves gigabytes on a slow link.
+    deadline: float = 3600.0
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Timeouts:
+        env = os.environ if environ is None else environ
+        values = {}
+        for key, name in (
+            ("connect", CONNECT_TIMEOUT_VARIABLE),
+            ("read", READ_TIMEOUT_VARIABLE),
+            ("deadline", DEADLINE_VARIABLE),
+        ):
+            text = env.get(name, "").strip()
+            if text:
+                values[key] = _seconds(text, name)
+        return cls(**values)
+
+
+def _seconds(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:  # also refuses nan and inf
+        raise RegistryError(
+            f"must be a number of seconds above 0 and at most 86400, not {text[:40]!r}",
+            file=name,
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -48,9 +87,10 @@ class RetryPolicy:
         text = env.get(RETRIES_VARIABLE, "").strip()
         if not text:
             return cls()
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit() and len(text) <= 3) or int(text) < 1:
             raise RegistryError(
-                f"must be a whole number of attempts >= 1, not {text!r}", file=RETRIES_VARIABLE
+                f"must be a whole number of attempts from 1 to 999, not {text[:40]!r}",
+                file=RETRIES_VARIABLE,
             )
         return cls(attempts=int(text))
 
@@ -61,12 +101,16 @@ class RetryPolicy:
 
 
 class TransientError(Exception):
-    """A failure worth trying again: 5xx, 429 or a dropped connection."""
+    """A failure worth trying again: 5xx, 429 or a dropped connection. A registry that
+    stopped answering (a time-out) is not tried again: it would only wait as long again."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, worth_retrying: bool = True
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.worth_retrying = worth_retrying
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
@@ -136,8 +180,11 @@ class RegistryClient:
         ca_file: str | None = None,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self.registry = registry
+        self.timeouts = timeouts or Timeouts.from_environment()
+        self._deadline_at: float | None = None
         scheme = "http" if uses_plain_http(registry, insecure) else "https"
         self.base_url = f"{scheme}://{registry}"
         self.retry = retry or RetryPolicy.from_environment()
@@ -152,7 +199,33 @@ class RegistryClient:
         self.session.mount(f"{scheme}://", adapter)
         if credentials is None:
             credentials = load_credentials(registry)
-        self.auth = Authenticator(registry, credentials, self.session, self.verify)
+        self.auth = Authenticator(
+            registry,
+            credentials,
+            self.session,
+            self.verify,
+            timeout=lambda: self.timeout(),
+        )
+
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) time-outs for the next request, cut to the operation's deadline."""
+        connect, read = self.timeouts.connect, self.timeouts.read
+        if self._deadline_at is not None:
+            left = max(self._deadline_at - time.monotonic(), 0.001)
+            connect, read = min(connect, left), min(read, left)
+        return connect, read
+
+    def _silence(self) -> str:
+        """Why a request timed out: the registry's silence, or the operation's deadline."""
+        if self._deadline_at is not None and self._deadline_at - time.monotonic() < 0.5:
+            return (
+                f"stopped answering before the operation's {self.timeouts.deadline:g}s "
+                f"deadline ({DEADLINE_VARIABLE})"
+            )
+        return (
+            f"stopped answering (time-outs: {self.timeouts.connect:g}s to connect, "
+            f"{self.timeouts.read:g}s to reply)"
+        )
 
     def url(self, path: str) -> str:
         """A ``/v2/...`` path or a ``Location`` header (relative or absolute) as a URL."""
@@ -178,6 +251,10 @@ class RegistryClient:
         body can be sent again (``replayable``); otherwise the caller restarts its operation.
         """
         url = self.url(path)
+        if self._deadline_at is not None and time.monotonic() >= self._deadline_at:
+            raise TransientError(
+                f"its {self.timeouts.deadline:g}s deadline passed", worth_retrying=False
+            )
         for tried_auth in (False, True):
             request_headers = dict(headers or {})
             authorization = self.auth.header_for(scope)
@@ -193,7 +270,7 @@ class RegistryClient:
                     params=params,
                     stream=stream,
                     allow_redirects=method == "GET",
-                    timeout=TIMEOUT,
+                    timeout=self.timeout(),
                     verify=self.verify,
                 )
             except requests.exceptions.SSLError:
@@ -207,7 +284,10 @@ class RegistryClient:
                 requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.Timeout,
             ) as error:
-                raise TransientError(describe_connection_error(error)) from None
+                reason = describe_connection_error(error)
+                if reason == "timed out":
+                    raise TransientError(self._silence(), worth_retrying=False) from None
+                raise TransientError(reason) from None
             log.debug("%s %s -> %s", method, url, response.status_code)
             if response.status_code != 401:
                 break
@@ -229,19 +309,33 @@ class RegistryClient:
         return response
 
     def retrying(self, what: str, operation: Callable[[], T]) -> T:
-        """Run ``operation`` until it stops raising TransientError, backing off between tries."""
+        """Run ``operation`` until it stops raising TransientError, backing off between tries,
+        within the operation's deadline (``Timeouts.deadline``)."""
+        outer = self._deadline_at
+        if outer is None:
+            self._deadline_at = time.monotonic() + self.timeouts.deadline
+        try:
+            return self._retrying(what, operation)
+        finally:
+            self._deadline_at = outer
+
+    def _retrying(self, what: str, operation: Callable[[], T]) -> T:
+        assert self._deadline_at is not None
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 return operation()
             except TransientError as error:
-                if attempt == self.retry.attempts:
-                    tries = "once" if attempt == 1 else f"after {attempt} attempts"
-                    raise RegistryError(
-                        f"registry {self.registry}: {what} failed {tries}: {error.reason}"
-                    ) from None
                 delay = self.retry.delay(attempt)
                 if error.retry_after is not None:
                     delay = max(delay, min(error.retry_after, self.retry.max_delay))
+                out_of_time = time.monotonic() + delay >= self._deadline_at
+                if attempt == self.retry.attempts or not error.worth_retrying or out_of_time:
+                    tries = "once" if attempt == 1 else f"after {attempt} attempts"
+                    if out_of_time and error.worth_retrying and attempt < self.retry.attempts:
+                        tries += f" (its {self.timeouts.deadline:g}s deadline reached)"
+                    raise RegistryError(
+                        f"registry {self.registry}: {what} failed {tries}: {error.reason}"
+                    ) from None
                 log.info(
                     "registry %s: %s: %s; trying again in %.1fs",
                     self.registry,
@@ -280,6 +374,7 @@ class RegistryClient:
 
 
 def _retry_after(value: str | None) -> float | None:
-    if value and value.strip().isdigit():
-        return float(value.strip())
+    text = (value or "").strip()
+    if text.isascii() and text.isdigit() and len(text) <= 9:
+        return float(text)
     return None

@@ -142,7 +142,7 @@ def _media_type(raw: bytes, content_type: str, name: str) -> str:
         raise ImageError(f"{name}: Docker schema 1 manifests are not supported")
     try:
         document = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ImageError(f"{name}: the manifest is not JSON") from None
     declared = document.get("mediaType") if isinstance(document, dict) else None
     if isinstance(declared, str) and declared:
@@ -176,7 +176,8 @@ class _VerifiedBlob(io.RawIOBase):
         self._done = False
         self._response: requests.Response | None = client.retrying(what, lambda: fetch(0))
         length = self._response.headers.get("Content-Length", "")
-        self._size = int(length) if length.isdigit() else None
+        digits = length.isascii() and length.isdigit() and len(length) <= 19
+        self._size = int(length) if digits else None
 
     def readable(self) -> bool:
         return True

@@ -53,9 +53,10 @@ class UploadSettings:
         text = env.get(CHUNK_SIZE_VARIABLE, "").strip()
         if not text:
             return cls()
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit() and len(text) <= 13) or int(text) < 1:
             raise RegistryError(
-                f"must be a size in bytes >= 1, not {text!r}", file=CHUNK_SIZE_VARIABLE
+                f"must be a size in bytes from 1 to 9999999999999, not {text[:40]!r}",
+                file=CHUNK_SIZE_VARIABLE,
             )
         return cls(chunk_size=int(text))
 
