@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from cnbsdk.errors import SpecError, StackError
 from cnbsdk.spec.fields import Fields
+from cnbsdk.spec.ids import EnvVarName
 from cnbsdk.spec.toml_io import TomlFileModel
 
 # Debian policy §5.6.1: lower case letters, digits, '+', '-', '.'; at least two characters.
@@ -170,7 +171,14 @@ def _image(fields: Fields, kind: str, default_uid: int) -> ImageSpec:
     env: list[tuple[str, str]] = []
     if env_fields is not None:
         for name in sorted(env_fields.table):
-            env.append((name, env_fields.str(name, required=True)))
+            try:
+                EnvVarName(name)
+            except SpecError as error:
+                raise env_fields.error(name, error.message) from None
+            value = env_fields.str(name, required=True)
+            if "\0" in value:
+                raise env_fields.error(name, "the value holds a NUL character")
+            env.append((name, value))
     return ImageSpec(
         kind=kind,
         packages=packages,

@@ -323,6 +323,31 @@ def test_stack_definitions_are_read_with_one_line_errors(tmp_path: Path, case: s
     assert str(path) in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ('"A=B"', '"x"'),
+        ('"../../x"', '"x"'),
+        ('"A\\u0000B"', '"x"'),
+        ('"A\\u202eB"', '"x"'),
+        ('"A B"', '"x"'),
+        ('"."', '"x"'),
+        ("OK", '"a\\u0000b"'),
+    ],
+)
+def test_stack_env_names_and_values_are_checked(tmp_path: Path, name: str, value: str) -> None:
+    from cnbsdk.stacks import shipped_stack
+
+    text = shipped_stack().read_text()
+    text = text.replace("[run]\n", f"[run]\nenv = {{ {name} = {value} }}\n", 1)
+    path = tmp_path / "stack-definition.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CnbError) as raised:
+        StackDefinition.read(path)
+    message = str(raised.value)
+    assert "\n" not in message and str(path) in message and "run.env." in message
+
+
 # -- anything at all -------------------------------------------------------------------------
 
 
