@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,16 +25,27 @@ def stack() -> None:
     """Build and run base images from pinned Debian packages."""
 
 
+def _image_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--build-image, --run-image and --lock, as create and update both take them."""
+    for option in reversed(
+        (
+            click.option("--build-image", metavar="REF", help="Where to write the build image."),
+            click.option("--run-image", metavar="REF", help="Where to write the run image."),
+            click.option(
+                "--lock",
+                "lock_file",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="The lock file (default: stack.lock beside STACK_FILE).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @stack.command("create")
 @click.argument("stack_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--build-image", metavar="REF", help="Where to write the build image.")
-@click.option("--run-image", metavar="REF", help="Where to write the run image.")
-@click.option(
-    "--lock",
-    "lock_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The lock file (default: stack.lock beside STACK_FILE).",
-)
+@_image_options
 @click.option(
     "--offline",
     is_flag=True,
@@ -87,14 +99,7 @@ def create(
 
 @stack.command("update")
 @click.argument("stack_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--build-image", metavar="REF", help="Where to write the new build image.")
-@click.option("--run-image", metavar="REF", help="Where to write the new run image.")
-@click.option(
-    "--lock",
-    "lock_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The lock file (default: stack.lock beside STACK_FILE).",
-)
+@_image_options
 @click.option(
     "--default",
     "default",

@@ -101,13 +101,9 @@ def create_stack(
     is (re)written once the images are written; with one, exactly its versions are used:
     each ``.deb`` from the download cache, else the mirror (``offline``: the cache only).
     """
-    stack_path = Path(stack_file)
-    definition = StackDefinition.read(stack_path)
-    check_references(build_image, run_image)
-    lock_path = Path(lock_file) if lock_file else default_lock_path(stack_path)
-    cache = cache_dir or cache_root()
-    workspace = stack_workspace(definition, stack_path, cache)
-
+    definition, lock_path, cache, workspace = open_stack(
+        stack_file, lock_file, cache_dir, build_image, run_image
+    )
     if update or not lock_path.exists():
         if offline:
             raise StackError(
@@ -138,6 +134,22 @@ def create_stack(
     if lock_changed:
         lock.write(lock_path)
     return StackResult(lock, lock_path, lock_changed, tuple(results))
+
+
+def open_stack(
+    stack_file: str | os.PathLike[str],
+    lock_file: str | os.PathLike[str] | None,
+    cache_dir: Path | None,
+    *refs: str | None,
+) -> tuple[StackDefinition, Path, Path, AptWorkspace]:
+    """The stack file read, the lock's path, the cache and the apt workspace; the image
+    references checked first, so that a mistyped one fails before any download."""
+    stack_path = Path(stack_file)
+    definition = StackDefinition.read(stack_path)
+    check_references(*refs)
+    lock_path = Path(lock_file) if lock_file else default_lock_path(stack_path)
+    cache = cache_dir or cache_root()
+    return definition, lock_path, cache, stack_workspace(definition, stack_path, cache)
 
 
 def check_references(*refs: str | None) -> None:

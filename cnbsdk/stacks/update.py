@@ -21,18 +21,14 @@ from cnbsdk.errors import CnbError, StackError
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.spec.toml_file import write_atomic
 from cnbsdk.stacks.apt import AptWorkspace
-from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.changelog import cves_of_update
 from cnbsdk.stacks.create import (
     ImageResult,
-    check_references,
-    default_lock_path,
+    open_stack,
     resolve_lock,
     same_packages,
-    stack_workspace,
     write_stack_images,
 )
-from cnbsdk.stacks.definition import StackDefinition
 from cnbsdk.stacks.lock import LockedPackage, StackLock
 from cnbsdk.stacks.progress import ProgressFactory, silent
 
@@ -280,12 +276,9 @@ def update_stack(
     """Resolve the newest versions; when they differ from the lock, write the images (either
     reference may be None) and the new lock, and keep the report beside the lock. When
     nothing changed nothing is written and the images keep their digests."""
-    stack_path = Path(stack_file)
-    definition = StackDefinition.read(stack_path)
-    check_references(build_image, run_image)
-    lock_path = Path(lock_file) if lock_file else default_lock_path(stack_path)
-    cache = cache_dir or cache_root()
-    workspace = stack_workspace(definition, stack_path, cache)
+    definition, lock_path, cache, workspace = open_stack(
+        stack_file, lock_file, cache_dir, build_image, run_image
+    )
     # The old lock may have been made for other package lists: that is what an update fixes.
     old = StackLock.read(lock_path) if lock_path.exists() else None
 
