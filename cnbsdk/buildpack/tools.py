@@ -9,6 +9,7 @@ with the exit status and the tool's last lines. Secrets (tokens, passwords) give
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from collections import deque
@@ -21,6 +22,7 @@ from cnbsdk.buildpack.log import ACTION, Logger
 from cnbsdk.errors import BuildpackError
 
 TAIL_LINES = 3
+_ERROR = re.compile(r"^\s*(\S+ )?(error|Error|ERROR|ERR!)\b")
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ def run_tool(
             log.line(ACTION, line)
     status = process.wait()
     if status != 0:
-        last = " | ".join(tail) or "no output"
+        shown = list(tail)
+        cause = next((line.strip() for line in reversed(lines) if _ERROR.search(line)), None)
+        if cause and cause not in shown:
+            shown = [cause, *shown[-1:]]  # a stack trace's end says less than its message
+        last = " | ".join(shown) or "no output"
         raise BuildpackError(f"'{command}' failed with exit status {status}: {last}")
     return ToolRun(command, "\n".join(lines))

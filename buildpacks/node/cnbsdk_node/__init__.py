@@ -29,6 +29,7 @@ from cnbsdk_node.install import (
     tool_env,
 )
 from cnbsdk_node.launch import install_memory_program
+from cnbsdk_node.package_managers import package_manager
 from cnbsdk_node.processes import processes
 from cnbsdk_node.project import NodeProject, read_project
 from cnbsdk_node.sbom import launch_components, lockfile_components
@@ -68,23 +69,33 @@ def build(context: BuildContext) -> BuildResult:
     npm_layer = dependency_layer(context, npm, "npm", build=True)
     configure_npm_layer(npm_layer)
     cache = context.layers.cached("npm-cache")
-    tools = Toolchain(node_layer, npm_layer, cache, node.version, npm.version)
+    manager = package_manager(project)
+    corepack_layer = None
+    if manager.name != "npm":
+        logger.process(f"Package manager: {manager.spec} (through corepack)")
+        corepack = plan_version(dependencies, "corepack", [], name="corepack", logger=logger)
+        corepack_layer = dependency_layer(context, corepack.dependency, "corepack", build=True)
+    tools = Toolchain(
+        node_layer, npm_layer, cache, node.version, npm.version, manager, corepack_layer
+    )
 
+    modules = None
     if project.package:
         auth = npm_auth(context, environ)
-        env = tool_env(environ, tools, auth.env)
+        env = tool_env(environ, tools, auth.env, project.root)
         scripts = _build_scripts(project, environ)
-        install_modules(context, project, tools, env, scripts, auth.secrets)
+        modules = install_modules(context, project, tools, env, scripts, auth.secrets)
 
     found, source = processes(project, context.app_dir)
     if found:
         logger.process(f"Processes from {source}")
     else:
         logger.warning('no process: add a Procfile, a "start" script or a server.js/index.js')
-    _production, dev = lockfile_components(project.lockfile)
+    _production, dev = lockfile_components(manager.lockfile)
+    installed = modules.path / "node_modules" if modules is not None else None
     return BuildResult(
         processes=found,
-        launch_sbom=[Sbom.cyclonedx(launch_components(node, project.lockfile))],
+        launch_sbom=[Sbom.cyclonedx(launch_components(node, manager.lockfile, installed))],
         build_sbom=[Sbom.cyclonedx(dev)] if dev else [],
     )
 

@@ -26,7 +26,8 @@ from cnbsdk.buildpack.cache_keys import files_digest
 from cnbsdk.buildpack.layers import LayerRef
 from cnbsdk.buildpack.tools import run_tool
 from cnbsdk.spec.buildpack_toml import Dependency
-from cnbsdk_node.project import LOCKFILES, NodeProject
+from cnbsdk_node.package_managers import PackageManager
+from cnbsdk_node.project import NodeProject
 
 MODULES_FORMAT = 1  # bump when the layout of the module layers changes
 
@@ -38,6 +39,15 @@ class Toolchain:
     cache: LayerRef
     node_version: str
     npm_version: str
+    manager: PackageManager
+    corepack: LayerRef | None = None  # for yarn and pnpm
+
+    def command(self) -> list[str]:
+        """How the package manager is called: ``npm``, or corepack with the app's spec."""
+        if self.manager.name == "npm":
+            return ["npm"]
+        assert self.corepack is not None
+        return ["node", str(self.corepack.path / "dist" / "corepack.js"), self.manager.spec]
 
 
 def configure_node_layer(layer: LayerRef) -> None:
@@ -60,8 +70,18 @@ def configure_npm_layer(layer: LayerRef) -> None:
         wrapper.chmod(0o755)
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def tool_env(
-    environ: Mapping[str, str], tools: Toolchain, secrets_env: Mapping[str, str]
+    environ: Mapping[str, str],
+    tools: Toolchain,
+    secrets_env: Mapping[str, str],
+    project_root: Path,
 ) -> dict[str, str]:
     """The env ``npm`` runs with: our node and npm first on PATH, the cache in its layer,
     node-gyp's headers from the node layer, no update checks, audits or funding notes."""
@@ -85,6 +105,24 @@ def tool_env(
     env.setdefault("HOME", str(tools.cache.path))
     if "npm_config_registry" not in env and environ.get("BP_NPM_REGISTRY"):
         env["npm_config_registry"] = environ["BP_NPM_REGISTRY"]
+    if tools.manager.name != "npm":
+        cache = tools.cache.path
+        env.setdefault("COREPACK_HOME", str(cache / "corepack"))
+        env["COREPACK_ENABLE_DOWNLOAD_PROMPT"] = "0"
+        env["COREPACK_ENABLE_AUTO_PIN"] = "0"
+        env["COREPACK_ENABLE_STRICT"] = "0"
+        registry = env.get("npm_config_registry", "").rstrip("/")
+        if registry:
+            env.setdefault("COREPACK_NPM_REGISTRY", registry)
+            env.setdefault("YARN_NPM_REGISTRY_SERVER", registry)
+        env.setdefault("YARN_CACHE_FOLDER", str(cache / "yarn"))
+        env.setdefault("YARN_ENABLE_GLOBAL_CACHE", "false")
+        env.setdefault("YARN_ENABLE_TELEMETRY", "0")
+        env.setdefault("npm_config_store_dir", str(cache / "pnpm-store"))
+        if "NODE_EXTRA_CA_CERTS" in env:
+            env.setdefault("YARN_HTTPS_CA_FILE_PATH", env["NODE_EXTRA_CA_CERTS"])
+        if tools.manager.berry and "nodeLinker" not in _read(project_root / ".yarnrc.yml"):
+            env.setdefault("YARN_NODE_LINKER", "node-modules")  # layers hold node_modules
     env.update(secrets_env)
     return env
 
@@ -107,8 +145,8 @@ def local_dependency_dirs(project: NodeProject) -> list[str]:
 
 def modules_key(project: NodeProject, tools: Toolchain, *, dev: bool) -> dict[str, Any]:
     local = local_dependency_dirs(project)
-    patterns = ["package.json", *LOCKFILES, *local]
-    return {
+    patterns = ["package.json", *tools.manager.lockfiles, ".yarnrc.yml", ".npmrc", *local]
+    key = {
         "format": MODULES_FORMAT,
         "dependencies": files_digest(
             project.root, patterns, exclude=["**/node_modules", "**/build", "node_modules"]
@@ -117,11 +155,9 @@ def modules_key(project: NodeProject, tools: Toolchain, *, dev: bool) -> dict[st
         "npm": tools.npm_version,
         "dev": dev,
     }
-
-
-def _install_command(project: NodeProject, *, dev: bool) -> list[str]:
-    command = ["npm", "ci"] if project.lockfile is not None else ["npm", "install"]
-    return [*command, "--include=dev" if dev else "--omit=dev", "--no-audit", "--no-fund"]
+    if tools.manager.name != "npm":
+        key["package-manager"] = tools.manager.spec
+    return key
 
 
 def _remove(path: Path) -> None:
@@ -143,8 +179,12 @@ def install_modules(
     ``<app>/node_modules`` linked to the launch layer of production dependencies."""
     logger = context.logger
 
+    manager = tools.manager
+
     def npm(*args: str) -> None:
-        run = run_tool(["npm", *args], logger=logger, cwd=project.root, env=env, secrets=secrets)
+        run = run_tool(
+            [*tools.command(), *args], logger=logger, cwd=project.root, env=env, secrets=secrets
+        )
         warn_blocked_scripts(run.output, logger)
 
     app_modules = project.root / "node_modules"
@@ -157,11 +197,11 @@ def install_modules(
         if build.reused:
             shutil.copytree(build.path / "node_modules", app_modules, symlinks=True)
         else:
-            npm(*_install_command(project, dev=True)[1:])
+            npm(*manager.install(dev=True))
             if app_modules.is_dir():
                 shutil.copytree(app_modules, build.path / "node_modules", symlinks=True)
         for script in scripts:
-            npm("run", script)
+            npm(*manager.run(script))
 
     launch: LayerRef = context.layers.cached(
         "launch-modules", modules_key(project, tools, dev=False), launch=True
@@ -171,11 +211,12 @@ def install_modules(
         _remove(app_modules)
     else:
         if not scripts:
-            npm(*_install_command(project, dev=False)[1:])
+            npm(*manager.install(dev=False))
         elif app_modules.is_dir():
-            npm("prune", "--omit=dev", "--no-audit", "--no-fund")
+            npm(*manager.prune())
         _move_into(app_modules, target)
     _link(launch, project)
+    forget_pnpm_projects(tools.cache.path)
     return launch
 
 
@@ -217,12 +258,20 @@ def _vendored(
     if launch.reused:
         _remove(app_modules)
     else:
-        npm("rebuild", "--no-audit", "--no-fund")
+        if tools.manager.name == "npm":
+            npm("rebuild", "--no-audit", "--no-fund")
         _move_into(app_modules, launch.path / "node_modules")
     _link(launch, project)
     for script in scripts:
-        npm("run", script)
+        npm(*tools.manager.run(script))
     return launch
+
+
+def forget_pnpm_projects(cache: Path) -> None:
+    """pnpm's store keeps links back to the projects that use it (``v10/projects``); links
+    out of a layer are refused, and the store does not need them."""
+    for projects in cache.glob("pnpm-store/*/projects"):
+        shutil.rmtree(projects, ignore_errors=True)
 
 
 def _move_into(app_modules: Path, target: Path) -> None:

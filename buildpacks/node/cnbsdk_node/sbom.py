@@ -55,6 +55,42 @@ def lockfile_components(lockfile: Path | None) -> tuple[list[Component], list[Co
     return list(production.values()), list(dev.values())
 
 
-def launch_components(node: Dependency, lockfile: Path | None) -> list[Component]:
-    production, _dev = lockfile_components(lockfile)
+def installed_components(node_modules: Path) -> list[Component]:
+    """The packages of an installed tree (yarn's and pnpm's lockfiles are not JSON): every
+    ``package.json`` of a package directory, pnpm's ``.pnpm`` store included."""
+    found: dict[str, Component] = {}
+    if not node_modules.is_dir():
+        return []
+    for manifest in sorted(node_modules.rglob("package.json")):
+        directory = manifest.parent
+        if directory.parent.name != "node_modules" and not (
+            directory.parent.name.startswith("@") and directory.parent.parent.name == "node_modules"
+        ):
+            continue  # a package's own files (test fixtures, sub-manifests)
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            continue
+        name, version = data.get("name"), data.get("version")
+        if not isinstance(name, str) or not isinstance(version, str):
+            continue
+        licence = data.get("license")
+        component = Component(
+            name=name,
+            version=version,
+            purl=npm_purl(name, version),
+            licenses=(licence,) if isinstance(licence, str) and licence else (),
+        )
+        found.setdefault(component.purl, component)
+    return sorted(found.values(), key=lambda c: c.purl)
+
+
+def launch_components(
+    node: Dependency, lockfile: Path | None, node_modules: Path | None = None
+) -> list[Component]:
+    """Node.js and the production packages: from an npm lockfile, else the installed tree."""
+    if lockfile is not None and lockfile.name.endswith(".json"):
+        production, _dev = lockfile_components(lockfile)
+    else:
+        production = installed_components(node_modules) if node_modules else []
     return [dependency_component(node), *production]

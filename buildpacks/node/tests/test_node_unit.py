@@ -138,3 +138,58 @@ def test_detect_fails_on_invalid_package_json_with_the_cause(cnb_app, run_detect
     result = run_detect(BUILDPACK, cnb_app({"package.json": "{oops"}))
     assert result.exit_code not in (0, 100)
     assert "package.json: invalid JSON at line 1 column 2" in result.output
+
+
+@pytest.mark.parametrize(
+    ("files", "name", "spec", "first_install"),
+    [
+        (
+            {"package.json": "{}"},
+            "npm",
+            "npm",
+            ["install", "--include=dev", "--no-audit", "--no-fund"],
+        ),
+        (
+            {"package.json": "{}", "package-lock.json": "{}"},
+            "npm",
+            "npm",
+            ["ci", "--include=dev", "--no-audit", "--no-fund"],
+        ),
+        (
+            {"package.json": "{}", "yarn.lock": ""},
+            "yarn",
+            "yarn",
+            ["install", "--frozen-lockfile", "--non-interactive", "--production=false"],
+        ),
+        (
+            {"package.json": '{"packageManager": "yarn@4.5.0+sha224.abc"}', "yarn.lock": ""},
+            "yarn",
+            "yarn@4.5.0",
+            ["install", "--immutable"],
+        ),
+        (
+            {"package.json": "{}", "pnpm-lock.yaml": ""},
+            "pnpm",
+            "pnpm",
+            ["install", "--frozen-lockfile"],
+        ),
+    ],
+)
+def test_the_package_manager_comes_from_package_json_or_the_lockfile(
+    tmp_path: Path, files: dict[str, str], name: str, spec: str, first_install: list[str]
+) -> None:
+    from cnbsdk_node.package_managers import package_manager
+
+    for file, text in files.items():
+        (tmp_path / file).write_text(text)
+    manager = package_manager(read_project(tmp_path, {}))
+    assert (manager.name, manager.spec) == (name, spec)
+    assert manager.install(dev=True) == first_install
+
+
+def test_a_bad_package_manager_field_is_one_line(tmp_path: Path) -> None:
+    from cnbsdk_node.package_managers import package_manager
+
+    (tmp_path / "package.json").write_text('{"packageManager": "bun@1.0.0"}')
+    with pytest.raises(BuildpackError, match=r'"packageManager" is .bun@1\.0\.0.: expected npm@'):
+        package_manager(read_project(tmp_path, {}))
