@@ -1,6 +1,7 @@
 """Launch-time helpers without Python: exec.d programs written in POSIX shell.
 
-The run image has no interpreter but ``/bin/sh``, so work that must happen when the app
+The run image has no interpreter but ``/bin/sh`` (and coreutils: no ``sed``, ``awk`` or
+``grep``, so the library uses none), so work that must happen when the app
 starts (sizing a heap to the container's memory, workers to its CPUs) is a shell exec.d
 program. ``shell_exec_d(layer, "memory", body)`` installs ``body`` after a small tested
 library of functions:
@@ -50,6 +51,14 @@ cnb_cgroup_value() {
   done
 }
 
+cnb_own_cgroup() {
+  # The process's cgroup v2 path (the "0::" line of /proc/self/cgroup), "" for the root.
+  [ -r /proc/self/cgroup ] || return 0
+  while IFS= read -r _line; do
+    case "$_line" in 0::/) return 0 ;; 0::*) echo "${_line#0::}"; return 0 ;; esac
+  done < /proc/self/cgroup
+}
+
 cnb_memory_limit() {
   if [ -n "${BPL_MEMORY_LIMIT:-}" ]; then
     cnb_bytes "$BPL_MEMORY_LIMIT" || {
@@ -59,8 +68,7 @@ cnb_memory_limit() {
     return 0
   fi
   _root=${CNB_CGROUP_ROOT:-/sys/fs/cgroup}
-  _own=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null || true)
-  [ "$_own" = / ] && _own=
+  _own=$(cnb_own_cgroup)
   cnb_cgroup_value "$_root$_own/memory.max" "$_root/memory.max" \
     "$_root/memory/memory.limit_in_bytes"
 }
@@ -75,8 +83,7 @@ cnb_cpu_count() {
     return 0
   fi
   _root=${CNB_CGROUP_ROOT:-/sys/fs/cgroup}
-  _own=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null || true)
-  [ "$_own" = / ] && _own=
+  _own=$(cnb_own_cgroup)
   _quota= ; _period=
   for _f in "$_root$_own/cpu.max" "$_root/cpu.max"; do
     if [ -r "$_f" ]; then read -r _quota _period < "$_f" || true; break; fi
@@ -97,7 +104,17 @@ cnb_cpu_count() {
 }
 
 cnb_export() {
-  _value=$(printf '%s' "$2" | sed 's/\\/\\\\/g; s/"/\\"/g')
+  # A TOML basic string: backslashes and quotes escaped (no sed: the run image has none).
+  _rest=$2
+  _value=
+  while [ -n "$_rest" ]; do
+    _char=${_rest%"${_rest#?}"}
+    _rest=${_rest#?}
+    case "$_char" in
+      \\|\") _value="$_value\\$_char" ;;
+      *) _value="$_value$_char" ;;
+    esac
+  done
   printf '%s = "%s"\n' "$1" "$_value" >&3
 }
 """

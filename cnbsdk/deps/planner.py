@@ -61,15 +61,13 @@ def plan_version(
     label = name or dependency_id
     try:
         dependency = dependencies.resolve(dependency_id, constraint)
-    except DependencyError as error:
+    except DependencyError:
         if chosen is None:
             raise
         versions = available_versions(dependencies.descriptor.metadata, dependency_id)
-        raise DependencyError(
+        raise DependencyError(  # the request is the user's: no buildpack.toml to blame
             f"{source} asks for {label} {constraint!r}, which no version in the catalog"
-            f" satisfies (available: {', '.join(versions) or 'none'})",
-            file=error.file,
-            field=error.field,
+            f" satisfies (available: {', '.join(versions) or 'none'})"
         ) from None
     if logger is not None:
         logger.selected_dependency(label, dependency.version, source)

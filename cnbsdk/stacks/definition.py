@@ -6,6 +6,7 @@ resolving the packages is ``apt``'s job.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -152,7 +153,23 @@ def _package_list(fields: Fields, key: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _check_keys(fields: Fields, known: set[str]) -> None:
+    """A key the format does not define is a mistake (a typo would otherwise be ignored,
+    as ``exlude`` was): one line naming it and the likely key."""
+    for key in fields.table:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = (
+                f"did you mean {close[0]!r}?" if close else f"expected {', '.join(sorted(known))}"
+            )
+            raise fields.error(key, f"unknown key ({hint})")
+
+
+IMAGE_KEYS = {"packages", "exclude", "uid", "gid", "user-name", "group-name", "env"}
+
+
 def _image(fields: Fields, kind: str, default_uid: int) -> ImageSpec:
+    _check_keys(fields, IMAGE_KEYS)
     packages = _package_list(fields, "packages")
     if not packages:
         raise fields.error("packages", "must name at least one package")
@@ -194,6 +211,7 @@ def _image(fields: Fields, kind: str, default_uid: int) -> ImageSpec:
 def _parse(root: Fields) -> StackDefinition:
     stack = root.sub("stack", required=True)
     assert stack is not None
+    _check_keys(stack, {"id", "maintainer", "homepage", "description"})
     stack_id = stack.str("id", required=True)
     if not _STACK_ID.match(stack_id):
         raise stack.error(
@@ -202,6 +220,7 @@ def _parse(root: Fields) -> StackDefinition:
 
     dist = root.sub("distribution", required=True)
     assert dist is not None
+    _check_keys(dist, {"name", "version", "codename", "architecture"})
     name = dist.str("name", required=True)
     if name not in SUPPORTED_DISTRIBUTIONS:
         supported = ", ".join(sorted(SUPPORTED_DISTRIBUTIONS))
@@ -215,9 +234,16 @@ def _parse(root: Fields) -> StackDefinition:
         raise dist.error("codename", f"{name} {version} is {versions[version]!r}, not {codename!r}")
     architecture = dist.str("architecture", "amd64")
     if architecture not in SUPPORTED_ARCHITECTURES:
-        raise dist.error("architecture", f"unsupported architecture {architecture!r}")
+        hint = (
+            " (Debian calls x86_64 amd64, aarch64 arm64)"
+            if architecture in ("x86_64", "aarch64")
+            else ""
+        )
+        raise dist.error("architecture", f"unsupported architecture {architecture!r}{hint}")
 
     apt = root.sub("apt")
+    if apt is not None:
+        _check_keys(apt, {"sources"})
     sources = tuple(apt.str_list("sources")) if apt else ()
     for index, line in enumerate(sources):
         if not line.startswith("deb ") or "\n" in line:
@@ -228,6 +254,7 @@ def _parse(root: Fields) -> StackDefinition:
     path_filter = PathFilter()
     filter_fields = root.sub("filter")
     if filter_fields is not None:
+        _check_keys(filter_fields, {"path-exclude", "path-include"})
         for key in ("path-exclude", "path-include"):
             for index, pattern in enumerate(filter_fields.str_list(key)):
                 if not pattern.startswith("/"):

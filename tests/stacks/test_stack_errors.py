@@ -116,6 +116,11 @@ def test_lock_for_other_packages_says_to_update(tmp_path: Path) -> None:
         ('codename = "bookworm"', 'codename = "trixie"', "distribution.codename"),
         ('id = "io.cnbsdk.stacks.bookworm"', 'id = "bad id!"', "stack.id"),
         ("[filter]", "[filters]", "filters"),
+        ('exclude = ["debconf", "dpkg", "perl-base"]', 'exlude = ["debconf"]', "run.exlude"),
+        ("packages = [\n    # the shell", "pakages = [\n    # the shell", "build.pakages"),
+        ('maintainer = "', 'maintaner = "', "stack.maintaner"),
+        ('architecture = "amd64"', 'architecture = "x86_64"', "distribution.architecture"),
+        ("path-exclude = [", "path-exclde = [", "filter.path-exclde"),
     ],
 )
 def test_bad_stack_fields_are_one_line_errors(
@@ -127,6 +132,10 @@ def test_bad_stack_fields_are_one_line_errors(
     assert caught.value.field == field
     assert caught.value.file == str(stack_file)
     assert "\n" not in str(caught.value)
+    if field.endswith(("exlude", "pakages", "maintaner", "path-exclde")):
+        assert "unknown key (did you mean " in str(caught.value)
+    if field == "distribution.architecture" and "x86_64" in new:
+        assert "amd64" in str(caught.value)
 
 
 def test_shipped_stack_round_trips() -> None:

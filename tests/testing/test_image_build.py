@@ -231,9 +231,7 @@ def test_an_unknown_buildpack_toml_key_is_warned_at_build(cnb_build, tmp_path: P
     assert result.failure.phase == "BUILDING"
 
 
-def test_buildpacks_from_a_cnb_file_and_from_the_default_builder(
-    cnb_build, tmp_path: Path
-) -> None:
+def test_buildpacks_from_a_cnb_file_and_from_the_default_builder(cnb_build, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from cnbsdk.cli.main import cli

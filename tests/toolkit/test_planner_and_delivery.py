@@ -114,7 +114,7 @@ def test_a_request_nothing_satisfies_names_its_source_and_the_versions(tmp_path:
         plan_version(deps, "node", [VersionRequest("BP_NODE_VERSION", "99")], name="Node.js")
     message = str(caught.value)
     assert message == (
-        "buildpack.toml: metadata.dependencies: BP_NODE_VERSION asks for Node.js '99', which"
+        "BP_NODE_VERSION asks for Node.js '99', which"
         " no version in the catalog satisfies (available: 20.18.1, 22.11.0)"
     )
 

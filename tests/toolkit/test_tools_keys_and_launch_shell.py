@@ -5,6 +5,7 @@ the machine's dash, as the run image's /bin/sh would)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -86,6 +87,22 @@ def test_cache_keys_follow_content_not_times(tmp_path: Path) -> None:
     assert files_digest(app, ["src/*.js"]) != files_digest(app, ["package.json"])
 
 
+# What the run image has of the tools the library could call (coreutils, libc-bin's
+# getconf): a PATH of only these proves it needs no sed, awk or grep.
+RUN_IMAGE_TOOLS = ("cat", "nproc", "getconf", "head", "tr", "cut")
+
+
+def _run_image_path(tmp_path: Path) -> str:
+    bin_dir = tmp_path / "run-image-bin"
+    if not bin_dir.is_dir():
+        bin_dir.mkdir()
+        for tool in RUN_IMAGE_TOOLS:
+            found = shutil.which(tool)
+            if found:
+                (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
+
+
 def _exec_d(tmp_path: Path, body: str, env: dict[str, str]) -> str:
     layer = tmp_path / "layer"
     layer.mkdir(exist_ok=True)
@@ -94,7 +111,7 @@ def _exec_d(tmp_path: Path, body: str, env: dict[str, str]) -> str:
     read, write = os.pipe()
     result = subprocess.run(  # as the launcher runs it: the program's fd 3 is a pipe
         ["/bin/sh", str(program)],
-        env={"PATH": "/usr/bin:/bin", **env},
+        env={"PATH": _run_image_path(tmp_path), **env},
         preexec_fn=lambda: os.dup2(write, 3),
         pass_fds=(3,),
         capture_output=True,
@@ -165,7 +182,7 @@ def test_a_bad_override_fails_the_program_with_a_message(tmp_path: Path) -> None
     program = shell_exec_d(layer, "probe", 'limit=$(cnb_memory_limit)\necho "$limit"\n')
     result = subprocess.run(
         ["/bin/sh", str(program)],
-        env={"PATH": "/usr/bin:/bin", "BPL_MEMORY_LIMIT": "lots"},
+        env={"PATH": _run_image_path(tmp_path), "BPL_MEMORY_LIMIT": "lots"},
         capture_output=True,
         text=True,
         check=False,

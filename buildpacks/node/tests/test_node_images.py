@@ -40,6 +40,15 @@ def test_express_with_a_lockfile_builds_starts_and_answers(cnb_build) -> None:  
     assert result.run("command -v npm || echo no npm").output.strip() == "no npm"
     assert result.run("node -e 'console.log(process.env.NODE_ENV)'").output == "production\n"
 
+    # the exec.d program (shell, in the run image) sizes the heap to the memory limit
+    options = "node -e 'console.log(process.env.NODE_OPTIONS)'"
+    assert result.run(options, env={"BPL_MEMORY_LIMIT": "512M"}).output == (
+        "--max-old-space-size=384\n"
+    )
+    mine = {"BPL_MEMORY_LIMIT": "512M", "NODE_OPTIONS": "--max-old-space-size=100"}
+    assert result.run(options, env=mine).output == "--max-old-space-size=100\n"
+    assert result.start(env={"BPL_MEMORY_LIMIT": "1G"}).get("/").status == 200
+
     # the launch SBOM: Node.js and every production package, with purls
     components = {c["name"]: c for c in result.sbom(BUILDPACK)["components"]}
     assert components["express"]["purl"].startswith("pkg:npm/express@")
