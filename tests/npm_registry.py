@@ -37,6 +37,7 @@ class NpmRegistry:
     def __init__(self) -> None:
         self.packages: dict[str, dict[str, tuple[dict[str, Any], bytes]]] = {}
         self.requests: list[str] = []
+        self.authorizations: list[str] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,6 +46,7 @@ class NpmRegistry:
 
             def do_GET(self) -> None:
                 outer.requests.append(self.path)
+                outer.authorizations.append(self.headers.get("Authorization", ""))
                 status, body, kind = outer.answer(urllib.parse.unquote(self.path))
                 self.send_response(status)
                 self.send_header("Content-Type", kind)

@@ -87,7 +87,8 @@ def read_bindings(root: Path) -> tuple[Binding, ...]:
         entries = {
             p.name: p
             for p in sorted(directory.iterdir())
-            if p.is_file() and not p.name.startswith(".") and p.name not in {"type", "provider"}
+            # ..data and its siblings: Kubernetes' atomic-writer bookkeeping; .npmrc is an entry
+            if p.is_file() and not p.name.startswith("..") and p.name not in {"type", "provider"}
         }
         bindings.append(
             Binding(

@@ -73,6 +73,16 @@ def common_build_options(function: Callable[..., Any]) -> Callable[..., Any]:
             help="A file of NAME=VALUE lines (# comments). Repeatable.",
         ),
         click.option(
+            "--binding",
+            "bindings",
+            multiple=True,
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            metavar="DIR",
+            help="A service binding for buildpacks (servicebinding.io: DIR holds a 'type' file "
+            "and one file per entry, e.g. an npmrc binding's .npmrc): copied into "
+            "<platform>/bindings/<DIR's name>, never into the image. Repeatable.",
+        ),
+        click.option(
             "-d",
             "--descriptor",
             type=click.Path(dir_okay=False, path_type=Path),

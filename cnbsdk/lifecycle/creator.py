@@ -93,6 +93,7 @@ class BuildOptions:
     run_image: str | None = None
     env: tuple[str, ...] = ()
     env_files: tuple[Path, ...] = ()
+    bindings: tuple[Path, ...] = ()  # servicebinding.io directories for buildpacks
     cache_dir: Path | None = None
     clear_cache: bool = False
     previous_image: str | None = None
@@ -339,6 +340,7 @@ def prepare(
         build_image, run_image = _images(options, log, progress, detect_only)
     _add_registry_env(index, workspace, env, log)
     _add_host_ca_binding(workspace, log)
+    _add_bindings(options.bindings, workspace, log)
     build_config, rootfs = _build_image(build_image, options.sandbox)
     uid, gid = _cnb_user(build_config, build_image)
     target = run_image_target(run_image)
@@ -702,6 +704,30 @@ def _add_registry_env(
         log(
             "Using this host's npm registry for the buildpacks' npm: dependencies (BP_NPM_REGISTRY)"
         )
+
+
+def _add_bindings(bindings: Sequence[Path], workspace: Workspace, log: Log) -> None:
+    """``--binding DIR``: each binding copied to ``<platform>/bindings/<name>`` (what pack's
+    ``--volume DIR:/platform/bindings/<name>`` gives), checked as servicebinding.io says."""
+    for source in bindings:
+        source = Path(source)
+        name = source.resolve().name
+        type_file = source / "type"
+        if not type_file.is_file():
+            raise BuildError(f"--binding {source}: no 'type' file (servicebinding.io)")
+        kind = type_file.read_text(errors="replace").strip()
+        if not kind or "\n" in kind:
+            raise BuildError(f"--binding {source}: its 'type' file must hold one word")
+        target = workspace.platform / "bindings" / name
+        if target.exists():
+            raise BuildError(f"--binding {source}: a binding named {name!r} is given twice")
+        target.mkdir(parents=True)
+        for entry in sorted(source.iterdir()):
+            if entry.is_symlink() or not entry.is_file():
+                raise BuildError(f"--binding {source}: {entry.name} is not a regular file")
+            shutil.copyfile(entry, target / entry.name)
+            os.chmod(target / entry.name, 0o644)
+        log(f"Binding {name!r} (type {kind}) given to buildpacks")
 
 
 HOST_CA_DIR = Path("/usr/local/share/ca-certificates")

@@ -103,7 +103,10 @@ def tool_env(
     env["npm_config_install_links"] = "true"
     env["NODE_DISABLE_COMPILE_CACHE"] = "1"  # node would keep one in /tmp, lost anyway
     env.setdefault("HOME", str(tools.cache.path))
-    if "npm_config_registry" not in env and environ.get("BP_NPM_REGISTRY"):
+    # The registry: the user's npm_config_registry, else an npmrc binding's .npmrc, else
+    # the one the catalog's npm: URIs use (an env var would override the binding's file).
+    binding_npmrc = "NPM_CONFIG_USERCONFIG" in secrets_env
+    if "npm_config_registry" not in env and not binding_npmrc and environ.get("BP_NPM_REGISTRY"):
         env["npm_config_registry"] = environ["BP_NPM_REGISTRY"]
     if tools.manager.name != "npm":
         cache = tools.cache.path

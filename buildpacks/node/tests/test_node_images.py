@@ -254,3 +254,50 @@ def test_yarn_and_pnpm_apps_build_through_corepack(
     again = result.rebuild()
     again.assert_layer_reused("cnbsdk/node:launch-modules", because="unchanged")
     assert "Running 'node" not in again.phases["BUILDING"]
+
+
+def test_an_npmrc_binding_reaches_npm_and_its_token_nothing_else(
+    cnb_build,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """A private registry (the test's own, on loopback) known only through an npmrc binding:
+    the install works, the token went to the registry, and it is in no log and no layer."""
+    import gzip
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from tests.npm_registry import NpmRegistry
+
+    registry = NpmRegistry()
+    try:
+        registry.publish(
+            "cnbsdk-private-pkg", "1.0.0", files={"index.js": b"module.exports = 'private';\n"}
+        )
+        token = "npm_PRIVATEtoken9b1c"
+        binding = tmp_path / "private-registry"
+        binding.mkdir()
+        (binding / "type").write_text("npmrc")
+        host = registry.url.split("//", 1)[1]
+        (binding / ".npmrc").write_text(f"registry={registry.url}\n//{host}:_authToken={token}\n")
+        app = {
+            "package.json": json.dumps(
+                {"name": "p", "dependencies": {"cnbsdk-private-pkg": "1.0.0"}}
+            ),
+            "index.js": (
+                "const answer = require('cnbsdk-private-pkg') + '\\n';\n"
+                "require('http').createServer((q, r) => r.end(answer)).listen(process.env.PORT);\n"
+            ),
+        }
+        result = cnb_build(app, [BUILDPACK], bindings=(binding,))
+        assert result.start().get("/").body == "private\n"
+        assert f"Bearer {token}" in registry.authorizations
+        assert token not in result.log
+        blobs = [p for p in tmp_path.rglob("blobs/sha256/*") if p.is_file()]
+        assert blobs, "the image's blobs are in the test's directory"
+        for blob in blobs:
+            data = blob.read_bytes()
+            if data[:2] == b"\x1f\x8b":
+                data = gzip.decompress(data)
+            assert token.encode() not in data, f"the token is in {blob}"
+    finally:
+        registry.close()
