@@ -77,6 +77,7 @@ def test_layers_are_applied_in_order_under_the_manifest_digest(tmp_path: Path) -
     assert resolv.is_file() and not resolv.is_symlink()
     assert sorted(p.name for p in cache.iterdir()) == [
         image.rootfs.name,
+        image.rootfs.name + ".compiled",
         image.rootfs.name + ".lock",
     ]
 
@@ -139,6 +140,7 @@ def test_concurrent_unpacks_agree_and_leave_one_tree(tmp_path: Path) -> None:
     assert {out.strip() for out, _ in outputs} == {str(cache / digest_hex(digest))}
     assert sorted(p.name for p in cache.iterdir()) == [
         digest_hex(digest),
+        digest_hex(digest) + ".compiled",
         digest_hex(digest) + ".lock",
     ]
 
@@ -164,15 +166,40 @@ def test_a_killed_unpack_of_the_stack_build_image_is_redone_next_time(tmp_path: 
     process.wait()
 
     leftovers = _children(cache)
-    assert not [p for p in leftovers if not p.name.startswith(".") and p.suffix != ".lock"]
+    assert not [
+        p
+        for p in leftovers
+        if not p.name.startswith(".") and p.suffix not in (".lock", ".compiled")
+    ]
     image = unpacked_rootfs(reference, cache_dir=cache)
     assert (image.rootfs / "usr/bin/bash").is_file()
     assert (image.rootfs / "etc/passwd").read_text().count("cnb:x:1000:1000") == 1
     assert sorted(p.name for p in cache.iterdir()) == [
         image.rootfs.name,
+        image.rootfs.name + ".compiled",
         image.rootfs.name + ".lock",
     ]
 
 
 def _children(directory: Path) -> list[Path]:
     return list(directory.iterdir()) if directory.is_dir() else []
+
+
+def test_the_build_image_python_standard_library_is_byte_compiled_once(tmp_path: Path) -> None:
+    """No maintainer script ran in the stack image, so Debian's py3compile did not either:
+    the unpacked tree gets the .pyc files once, and Python buildpacks stop compiling the
+    standard library in every phase."""
+    from cnbsdk.lifecycle.default_stack import DEFAULT_BUILD_IMAGE, default_stack
+
+    default_stack()
+    image = unpacked_rootfs(DEFAULT_BUILD_IMAGE, cache_dir=tmp_path / "cache")
+    compiled = list((image.rootfs / "usr/lib").glob("python3*/__pycache__/dataclasses.*.pyc"))
+    assert compiled, "the standard library is compiled"
+    marker = tmp_path / "cache" / f"{image.rootfs.name}.compiled"
+    assert marker.exists()
+    marker.unlink()  # a tree unpacked by an older cnbsdk: compiled on its next use
+    for pyc in (image.rootfs / "usr/lib").glob("python3*/__pycache__/*.pyc"):
+        pyc.unlink()
+    unpacked_rootfs(DEFAULT_BUILD_IMAGE, cache_dir=tmp_path / "cache")
+    assert list((image.rootfs / "usr/lib").glob("python3*/__pycache__/dataclasses.*.pyc"))
+    assert marker.exists()
