@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from cnbsdk.buildpack import Component
 from cnbsdk.buildpack.dependency_layer import dependency_component
@@ -18,6 +19,22 @@ def npm_purl(name: str, version: str) -> str:
         scope, package = name[1:].split("/", 1)
         return f"pkg:npm/%40{urllib.parse.quote(scope)}/{urllib.parse.quote(package)}@{version}"
     return f"pkg:npm/{urllib.parse.quote(name)}@{version}"
+
+
+def npm_component(entry: dict[str, Any], *, default_name: str = "") -> Component | None:
+    """A package (a lockfile entry or a package.json) as an SBOM component; None without a
+    name and a version."""
+    name = entry.get("name") or default_name
+    version = entry.get("version")
+    if not isinstance(name, str) or not name or not isinstance(version, str):
+        return None
+    licence = entry.get("license")
+    return Component(
+        name=name,
+        version=version,
+        purl=npm_purl(name, version),
+        licenses=(licence,) if isinstance(licence, str) and licence else (),
+    )
 
 
 def lockfile_components(lockfile: Path | None) -> tuple[list[Component], list[Component]]:
@@ -39,17 +56,9 @@ def lockfile_components(lockfile: Path | None) -> tuple[list[Component], list[Co
     ):
         if not path or not isinstance(entry, dict) or entry.get("link"):
             continue
-        name = entry.get("name") or path.rsplit("node_modules/", 1)[-1]
-        version = entry.get("version")
-        if not isinstance(name, str) or not isinstance(version, str):
+        component = npm_component(entry, default_name=path.rsplit("node_modules/", 1)[-1])
+        if component is None:
             continue
-        licence = entry.get("license")
-        component = Component(
-            name=name,
-            version=version,
-            purl=npm_purl(name, version),
-            licenses=(licence,) if isinstance(licence, str) and licence else (),
-        )
         target = dev if entry.get("dev") else production
         target.setdefault(component.purl, component)
     return list(production.values()), list(dev.values())
@@ -71,17 +80,9 @@ def installed_components(node_modules: Path) -> list[Component]:
             data = json.loads(manifest.read_text(encoding="utf-8"))
         except (ValueError, OSError):
             continue
-        name, version = data.get("name"), data.get("version")
-        if not isinstance(name, str) or not isinstance(version, str):
-            continue
-        licence = data.get("license")
-        component = Component(
-            name=name,
-            version=version,
-            purl=npm_purl(name, version),
-            licenses=(licence,) if isinstance(licence, str) and licence else (),
-        )
-        found.setdefault(component.purl, component)
+        component = npm_component(data) if isinstance(data, dict) else None
+        if component is not None:
+            found.setdefault(component.purl, component)
     return sorted(found.values(), key=lambda c: c.purl)
 
 
