@@ -698,7 +698,9 @@ def _add_registry_env(
     from cnbsdk.deps.registries import registry_env
 
     uris = [d.uri for located in index for d in located.descriptor.metadata.dependencies]
-    extra = registry_env(uris, dict(env), os.environ)
+    extra = registry_env(
+        uris, dict(env), os.environ, cache_file=cache_root() / "host-npm-registry.json"
+    )
     if extra:
         write_platform_env(workspace.platform, list(extra.items()))
         log(

@@ -65,13 +65,14 @@ def follow_lock(
         newest = resolve_lock(definition, workspace)
         return FollowedLock(newest, newest, ())
     shipped = read_lock(shipped_lock, definition)
-    if not workspace.missing(shipped.packages):
+    not_cached = workspace.missing(shipped.packages)
+    if not not_cached:
         return FollowedLock(shipped, shipped, ())
     memo_path = _memo_path(cache, shipped)
     memo = _read_memo(memo_path, definition)
     if memo is not None and not workspace.missing(memo.packages):
         return FollowedLock(memo, shipped, tuple(package_changes(shipped, memo)))
-    if not workspace.unavailable(workspace.missing(shipped.packages)):
+    if not workspace.unavailable(not_cached):
         return FollowedLock(shipped, shipped, ())
     newest = resolve_lock(definition, workspace)
     memo_path.parent.mkdir(parents=True, exist_ok=True)
