@@ -25,7 +25,6 @@ from cnbsdk.buildpack import LayerEnv, Scope
 from cnbsdk.buildpack.cache_keys import files_digest
 from cnbsdk.buildpack.layers import LayerRef
 from cnbsdk.buildpack.tools import run_tool
-from cnbsdk.spec.buildpack_toml import Dependency
 from cnbsdk_node.package_managers import PackageManager
 from cnbsdk_node.project import NodeProject
 
@@ -307,7 +306,3 @@ def _link(launch: LayerRef, project: NodeProject) -> None:
     path_env = LayerEnv()
     path_env.prepend("PATH", str(project.root / "node_modules" / ".bin"), os.pathsep, Scope.LAUNCH)
     launch.write_env(path_env)
-
-
-def dependency_name(dependency: Dependency) -> str:
-    return dependency.name or dependency.id
