@@ -222,6 +222,7 @@ def with_cves(
 ) -> list[PackageChange]:
     """The changes with the CVEs each package's changelog names between its two versions
     (read from the new ``.deb``s, which must be in the download cache)."""
+    by_name = new.by_name()
     by_source: dict[str, list[LockedPackage]] = {}
     for package in new.packages:
         by_source.setdefault(package.source, []).append(package)
@@ -230,7 +231,7 @@ def with_cves(
         if change.new is None or change.new == change.old:
             result.append(change)
             continue
-        package = new.by_name()[change.name]
+        package = by_name[change.name]
         siblings = [package] + [p for p in by_source[package.source] if p is not package]
         debs = [workspace.deb_path(p) for p in siblings if p.version == package.version]
         cves = cves_of_update(debs, change.old, change.new)
