@@ -37,7 +37,7 @@ from cnbsdk.deps.download import (
 from cnbsdk.deps.mirrors import BindingLike, ca_certificate_files, mapped_uri, mirror_uri
 from cnbsdk.deps.offline import offline_artifact
 from cnbsdk.deps.pypi_index import find_file_url
-from cnbsdk.deps.registries import resolve_registry_uris
+from cnbsdk.deps.registries import DEB_SCHEME, resolve_registry_uris
 from cnbsdk.deps.resolve import resolve
 from cnbsdk.errors import DependencyError
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor, Dependency
@@ -158,12 +158,16 @@ class Dependencies:
             except DependencyError as error:
                 failures.append(error)
         else:
+            stale = "Debian drops old versions as it publishes updates: run `cnbsdk deps update`"
             if len(failures) == 1:
+                if dependency.uri.startswith(DEB_SCHEME) and not failures[0].hint:
+                    failures[0].hint = stale
                 raise failures[0]
             raise DependencyError(
                 f"not fetched from any of {len(failures)} places: "
                 + "; ".join(str(error) for error in failures),
                 file=dependency.uri,
+                hint=stale if dependency.uri.startswith(DEB_SCHEME) else None,
             )
         self._say("Verified checksum " + dependency.checksum)
         return path

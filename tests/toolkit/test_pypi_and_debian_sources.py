@@ -187,6 +187,7 @@ def test_deb_uris_try_each_archive_in_turn(tmp_path: Path) -> None:
     with pytest.raises(DependencyError) as caught:
         deps.fetch(deps.resolve("tool"), tmp_path / "again")
     assert str(caught.value).startswith(f"deb:/pool/main/f/{deb.name}: not fetched from any of 2")
+    assert str(caught.value).endswith("run `cnbsdk deps update`)")
     assert "\n" not in str(caught.value)
 
 
