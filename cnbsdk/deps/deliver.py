@@ -157,6 +157,8 @@ class Dependencies:
                 break
             except DependencyError as error:
                 failures.append(error)
+                if len(failures) < len(uris):
+                    self._say(f"{error.message}; trying the next place")
         else:
             stale = "Debian drops old versions as it publishes updates: run `cnbsdk deps update`"
             if len(failures) == 1:
