@@ -267,3 +267,26 @@ def test_a_pypi_source_needs_a_file_glob(tmp_path: Path) -> None:
     assert (
         "metadata.dependency-constraints[0].file: is required for a pypi: source" in result.output
     )
+
+
+def test_offline_packaging_bundles_pypi_and_deb_files(
+    package_index: PackageIndex, tmp_path: Path
+) -> None:
+    from cnbsdk.deps import bundle_dependencies, offline_artifact
+
+    name, data = wheel("fake_tool", "1.1.0")
+    package_index.add("fake-tool", name, data)
+    deb = _deb_with_links(tmp_path)
+    archive = tmp_path / "archive"
+    (archive / "pool").mkdir(parents=True)
+    shutil.copyfile(deb, archive / "pool" / deb.name)
+    catalog = descriptor(f"pypi:/fake-tool/{name}", sha(data)).metadata.dependencies + (
+        descriptor(f"deb:/pool/{deb.name}", sha(deb.read_bytes()), "17.0.1").metadata.dependencies
+    )
+    environ = {"BP_PYPI_INDEX": package_index.url, "BP_DEBIAN_MIRROR": archive.as_uri()}
+    buildpack = tmp_path / "bp"
+    files = bundle_dependencies(catalog, buildpack, environ=environ)
+    assert sorted(f.name for f in files) == sorted([name, deb.name])
+    for dependency in catalog:
+        bundled = offline_artifact(buildpack, dependency)
+        assert bundled is not None and sha(bundled.read_bytes()) == dependency.checksum
