@@ -290,3 +290,25 @@ def test_offline_packaging_bundles_pypi_and_deb_files(
     for dependency in catalog:
         bundled = offline_artifact(buildpack, dependency)
         assert bundled is not None and sha(bundled.read_bytes()) == dependency.checksum
+
+
+def test_a_shared_download_cache_serves_the_next_build(tmp_path: Path) -> None:
+    from tests.deps.http_files import FileServer
+
+    server = FileServer(tmp_path / "served")
+    try:
+        name, data = wheel("fake_tool", "1.1.0")
+        url = server.put(name, data)
+        shared = tmp_path / "shared"
+        environ = {"CNBSDK_DEPENDENCY_CACHE": str(shared)}
+        for round_ in range(2):
+            deps = Dependencies(descriptor(url, sha(data)), tmp_path, environ=environ)
+            fetched = deps.fetch(deps.resolve("tool"), tmp_path / f"out{round_}")
+            assert fetched.read_bytes() == data
+        assert len(server.requests) == 1, "the second build used the shared copy"
+        kept = shared / sha(data).partition(":")[2] / name
+        kept.write_bytes(b"damaged")
+        deps.fetch(deps.resolve("tool"), tmp_path / "out3")
+        assert len(server.requests) == 2 and kept.read_bytes() == data, "fetched again, replaced"
+    finally:
+        server.stop()
