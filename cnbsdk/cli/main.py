@@ -117,6 +117,7 @@ COMMANDS: dict[str, str] = {
     "copy": "cnbsdk.cli.copy:copy",
     "deps": "cnbsdk.cli.deps:deps",
     "detect": "cnbsdk.cli.detect:detect",
+    "generate-key-pair": "cnbsdk.cli.sign:generate_key_pair",
     "images": "cnbsdk.cli.images:images",
     "inspect": "cnbsdk.cli.inspect:inspect",
     "new": "cnbsdk.cli.new:new",
@@ -125,8 +126,10 @@ COMMANDS: dict[str, str] = {
     "run": "cnbsdk.cli.run:run",
     "sbom": "cnbsdk.cli.sbom:sbom",
     "scan": "cnbsdk.cli.scan:scan",
+    "sign": "cnbsdk.cli.sign:sign",
     "stack": "cnbsdk.cli.stack:stack",
     "validate": "cnbsdk.cli.validate:validate",
+    "verify": "cnbsdk.cli.sign:verify",
 }
 
 
