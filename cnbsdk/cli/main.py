@@ -111,6 +111,7 @@ def _check_home() -> None:
 # Every command lives in its own module, imported only when it runs (or when --help lists
 # them): `cnbsdk run` does not pay for importing the builder. Keep the list sorted.
 COMMANDS: dict[str, str] = {
+    "attest": "cnbsdk.cli.sign:attest",
     "build": "cnbsdk.cli.build:build",
     "buildpacks": "cnbsdk.cli.buildpacks:buildpacks",
     "builder": "cnbsdk.cli.builder:builder",
@@ -130,6 +131,7 @@ COMMANDS: dict[str, str] = {
     "stack": "cnbsdk.cli.stack:stack",
     "validate": "cnbsdk.cli.validate:validate",
     "verify": "cnbsdk.cli.sign:verify",
+    "verify-attestation": "cnbsdk.cli.sign:verify_attestation",
 }
 
 

@@ -1,4 +1,5 @@
-"""``cnbsdk sign``, ``verify``, ``generate-key-pair``: cosign-compatible signatures."""
+"""``cnbsdk sign``, ``verify``, ``generate-key-pair``, ``attest``, ``verify-attestation``:
+cosign-compatible signatures and SBOM attestations."""
 
 from __future__ import annotations
 
@@ -153,3 +154,72 @@ def generate_key_pair(output_key_prefix: str) -> None:
     public.write_bytes(key.public.pem())
     click.echo(f"Private key written to {private}")
     click.echo(f"Public key written to {public} ({key.public.fingerprint})")
+
+
+@click.command("attest")
+@click.argument("reference")
+@click.option("--key", "key_path", required=True, type=click.Path(path_type=Path),
+              help="The private key (cosign's format: cosign.key).")  # fmt: skip
+def attest(reference: str, key_path: Path) -> None:
+    """Attach the image's merged SBOM (the run image's OS packages and every launch SBOM, as
+    `cnbsdk sbom --merged` prints it) as a signed in-toto statement, stored where cosign
+    keeps attestations (sha256-<hex>.att)."""
+    from cnbsdk.supply.attachments import subject
+    from cnbsdk.supply.attestations import attest as attest_image
+    from cnbsdk.supply.image_sbom import merged_sbom
+    from cnbsdk.supply.keys import load_private_key, needs_password
+
+    key = load_private_key(key_path, password() if needs_password(key_path) else None)
+    target = subject(reference)
+    sbom = merged_sbom(reference)
+    attested = attest_image(target, key, sbom.document)
+    click.echo(
+        f"Attested the SBOM of {reference} ({target.digest}; {len(sbom.components)} components) "
+        f"with key {key.public.fingerprint}; attestation in {attested.reference}"
+    )
+
+
+@click.command("verify-attestation")
+@click.argument("reference")
+@click.option("--key", "key_path", required=True, type=click.Path(path_type=Path),
+              help="The public key (PEM: cosign.pub).")  # fmt: skip
+@click.option(
+    "--type",
+    "predicate",
+    default="cyclonedx",
+    show_default=True,
+    help="The predicate type wanted: cyclonedx, a predicate type URI, or 'any'.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verified statements as JSON.")
+def verify_attestation(reference: str, key_path: Path, predicate: str, as_json: bool) -> None:
+    """Check the attestations of the image REFERENCE against the public key: each envelope's
+    signature, the statement's subject (REFERENCE's digest) and predicate type. Exits
+    non-zero unless one attestation passes."""
+    from cnbsdk.supply.attachments import subject
+    from cnbsdk.supply.attestations import PREDICATE_TYPES, verify_attestations
+    from cnbsdk.supply.keys import SigningError, load_public_key
+
+    key = load_public_key(key_path)
+    target = subject(reference)
+    wanted = None if predicate == "any" else PREDICATE_TYPES.get(predicate, predicate)
+    result = verify_attestations(target, key, wanted)
+    if as_json:
+        click.echo(json.dumps([v.statement for v in result.verified], indent=2))
+    else:
+        click.echo(
+            f"Checked {len(result.verified) + len(result.rejected)} attestation(s) of "
+            f"{reference} ({target.digest}) in {result.reference} with key {key.fingerprint}:"
+        )
+        for v in result.verified:
+            components = len((v.statement.get("predicate") or {}).get("components") or [])
+            click.echo(
+                f"  verified {v.layer_digest[:19]}: signature, subject, {v.predicate_type}"
+                + (f" ({components} components)" if components else "")
+            )
+        for reason in result.rejected:
+            click.echo(f"  rejected {reason}")
+    if not result.verified:
+        raise SigningError(
+            f"no attestation verifies with key {key.fingerprint}: {result.rejected[0]}",
+            file=reference,
+        )

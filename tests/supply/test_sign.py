@@ -6,7 +6,6 @@ tampering refused with one line."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import stat
@@ -18,9 +17,10 @@ from unittest import mock
 import pytest
 
 from cnbsdk.oci.digest import sha256_digest
-from cnbsdk.oci.open import open_destination, open_source
+from cnbsdk.oci.open import open_source
 from cnbsdk.supply.keys import generate
 from tests.registry_server import RegistryServer, make_oci_image, write_random_layer
+from tests.supply.conftest import rewrite_attachment
 
 PASSWORD = "correct horse battery staple"
 
@@ -116,28 +116,8 @@ def _digest(ref: str, registry: RegistryServer) -> str:
 
 
 def _rewrite_signature(ref: str, registry: RegistryServer, change) -> None:  # type: ignore[no-untyped-def]
-    """Read the .sig image at ``ref``, let ``change`` edit (manifest, payloads), push it."""
     with mock.patch.dict(os.environ, registry.auth_env()):
-        source = open_source(ref)
-        try:
-            manifest = json.loads(source.get_manifest()[0])
-            payloads = []
-            for layer in manifest["layers"]:
-                with source.open_blob(layer["digest"]) as stream:
-                    payloads.append(stream.read())
-        finally:
-            source.close()
-        change(manifest, payloads)
-        for layer, data in zip(manifest["layers"], payloads, strict=True):
-            layer["digest"], layer["size"] = sha256_digest(data), len(data)
-        destination = open_destination(ref)
-        try:
-            for data in payloads:
-                destination.put_blob(sha256_digest(data), len(data), io.BytesIO(data))
-            destination.put_manifest(json.dumps(manifest).encode(), manifest["mediaType"])
-            destination.commit()
-        finally:
-            destination.close()
+        rewrite_attachment(ref, change)
 
 
 def test_tampering_fails_with_one_line(
