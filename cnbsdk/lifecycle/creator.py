@@ -58,7 +58,8 @@ from cnbsdk.lifecycle.project import (
     write_platform_env,
 )
 from cnbsdk.lifecycle.restore import restore
-from cnbsdk.lifecycle.rootfs import numeric_id, unpacked_rootfs
+from cnbsdk.lifecycle.rootfs import numeric_id
+from cnbsdk.lifecycle.run_cache import held_build_rootfs
 from cnbsdk.lifecycle.sandbox import SANDBOX_DEPENDENCY_CACHE, BubblewrapRunner, HostRunner
 from cnbsdk.lifecycle.scratch import build_scratch_dir
 from cnbsdk.lifecycle.signals import signals_handled
@@ -663,7 +664,7 @@ def _builder_images(
 def _build_image(ref: str, sandbox: bool) -> tuple[ImageConfig, Path | None]:
     """The build image's config, and its unpacked root filesystem when sandboxing."""
     if sandbox:
-        unpacked = unpacked_rootfs(ref)
+        unpacked = held_build_rootfs(ref)
         return unpacked.config, unpacked.rootfs
     _resolved, config = read_manifest_and_config(ref)
     return config, None

@@ -29,7 +29,7 @@ from cnbsdk.errors import BuildError, CnbError
 from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.launcher import LAUNCHER_VERSION, launcher_path
 from cnbsdk.lifecycle.order import LocatedBuildpack
-from cnbsdk.lifecycle.rootfs import unpacked_rootfs
+from cnbsdk.lifecycle.run_cache import held_build_rootfs
 from cnbsdk.lifecycle.workspace import PLATFORM_API, Workspace
 from cnbsdk.oci.image import ImageConfig
 from cnbsdk.oci.open import open_source
@@ -85,7 +85,7 @@ def open_builder(
     if reference == DEFAULT_BUILDER:
         _ensure_default(log, progress)
     try:
-        unpacked = unpacked_rootfs(reference)
+        unpacked = held_build_rootfs(reference)
     except CnbError as error:
         raise BuildError(f"cannot read the builder {reference}: {error}") from None
     config = unpacked.config
