@@ -133,14 +133,18 @@ def _write_plugin_layout(
     lib = stage / "lib"
     lib.mkdir()
     vendor_cnbsdk_runtime(lib)
-    names = ["cnbsdk"]
     for name in (*RUNTIME_PACKAGES, *extra):
         vendor_package(name, lib)
-        names.append(name)
     copy_tree(source.package_root, lib / source.package_root.name)
-    names.append(source.package_root.name.removesuffix(".py"))
     _make_readable(stage)
-    return tuple(names)
+    return vendored_names(source, extra)
+
+
+def vendored_names(source: BuildpackSource, extra: Sequence[str]) -> tuple[str, ...]:
+    """The top-level names a plugin's ``lib/`` holds: the runtime, ``extra``, the plugin."""
+    assert source.package_root is not None
+    package = source.package_root.name.removesuffix(".py")
+    return ("cnbsdk", *RUNTIME_PACKAGES, *extra, package)
 
 
 def _write_plain_layout(source: BuildpackSource, stage: Path) -> None:
