@@ -243,7 +243,7 @@ def main(
     author_root: Path | None = None
     try:
         inputs = read_inputs(args, env)
-        plugin = load_plugin(plugin_ref)
+        plugin = load_plugin(plugin_ref, distribution=False)
         author_root = plugin.package_root
         descriptor, descriptor_file = _descriptor(plugin, inputs.buildpack_dir)
         _check_api(descriptor, descriptor_file)

@@ -47,7 +47,26 @@ if sys.version_info < {min_python!r}:
     sys.exit(1)
 
 sys.dont_write_bytecode = True  # the buildpack directory is read-only on a builder
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+_lib = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
+# cnbsdk's lifecycle may give lib/'s bytecode, compiled ahead, in a directory of its own
+# (lib/a/__pycache__/b.*.pyc at DIR/a/__pycache__/b.*.pyc); nothing else sees the variable.
+_bytecode = os.environ.pop("CNBSDK_BYTECODE_CACHE", "")
+if _bytecode:
+    from importlib import machinery as _machinery
+
+    class _Loader(_machinery.SourceFileLoader):
+        def get_data(self, path):
+            if path.endswith(".pyc") and path.startswith(_lib + os.sep):
+                path = os.path.join(_bytecode, os.path.relpath(path, _lib))
+            return super().get_data(path)
+
+    def _finder(path):
+        if path != _lib and not path.startswith(_lib + os.sep):
+            raise ImportError(path)
+        return _machinery.FileFinder(path, (_Loader, _machinery.SOURCE_SUFFIXES))
+
+    sys.path_hooks.insert(0, _finder)  # before lib/ is on the path and its finder is made
+sys.path.insert(0, _lib)
 
 from cnbsdk.buildpack.runtime import main  # noqa: E402
 
