@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cnbsdk.distribution import package_cache  # noqa: E402
+from cnbsdk.distribution import package_cache, vendor  # noqa: E402
 from cnbsdk.distribution.buildpack_dir import package_buildpack_dir  # noqa: E402
 from cnbsdk.lifecycle import bytecode_cache  # noqa: E402
 from cnbsdk.lifecycle.default_stack import default_stack  # noqa: E402
@@ -142,6 +142,7 @@ def without_speedups() -> Iterator[None]:
     port polls. (The runtime's lighter imports are in the packaged code and stay.)"""
 
     def package_every_time(source: str, into: Path, **_: object) -> object:
+        vendor._packages_distributions.cache_clear()  # read on every packaging, as before
         packaged = package_buildpack_dir(source, into)
         return package_cache.CachedPackage(packaged, "") if packaged.plugin_ref else None
 
