@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from cnbsdk.deps.deliver import SHARED_CACHE_VARIABLE
 from cnbsdk.errors import BuildError
@@ -77,6 +78,9 @@ from cnbsdk.spec.toml_file import read_toml
 from cnbsdk.spec.unknown_keys import unknown_keys
 from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.progress import ProgressFactory, silent
+
+if TYPE_CHECKING:
+    from cnbsdk.distribution.buildpack_dir import PackagedBuildpack
 
 Log = Callable[[str], None]
 
@@ -531,16 +535,27 @@ def _place_one(source: str, workspace: Workspace, staging: Path) -> list[Located
             shutil.copytree(path, target, symlinks=True)
             _make_readable(target)
     else:
-        from cnbsdk.distribution.buildpack_dir import package_buildpack_dir
-
-        packaged = package_buildpack_dir(source, staging)
+        packaged, key = _packaged(source, staging)
         descriptor = packaged.descriptor
         target = _buildpack_home(workspace, descriptor)
         if not _already_placed(target, packaged.path, descriptor, source):
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(packaged.path, target)
             _make_readable(target)
+        return [LocatedBuildpack(BuildpackDescriptor.read(target / "buildpack.toml"), target, key)]
     return [LocatedBuildpack(BuildpackDescriptor.read(target / "buildpack.toml"), target)]
+
+
+def _packaged(source: str, staging: Path) -> tuple[PackagedBuildpack, str]:
+    """A plugin buildpack packaged (from the cache of packaged plugins when it holds this
+    content) and the key of its content; anything else packaged as it is, with no key."""
+    from cnbsdk.distribution.buildpack_dir import package_buildpack_dir
+    from cnbsdk.distribution.package_cache import packaged_plugin
+
+    cached = packaged_plugin(source, staging)
+    if cached is not None:
+        return cached.packaged, cached.key
+    return package_buildpack_dir(source, staging), ""
 
 
 def _place_buildpackage(

@@ -983,6 +983,10 @@ class _SizeRecorder:
     def put_blob(self, digest: str, size: int, stream: BinaryIO) -> None:
         self.inner.put_blob(digest, size, stream)
 
+    def link_blob(self, source: Any, digest: str, size: int) -> bool:
+        link = getattr(self.inner, "link_blob", None)
+        return bool(link(source, digest, size)) if link is not None else False
+
     def try_mount(self, digest: str, source_repository: str) -> bool:
         return self.inner.try_mount(digest, source_repository)
 

@@ -25,6 +25,7 @@ from cnbsdk.distribution.default_builder import (
     default_builder_ref,
     ensure_default_builder,
 )
+from cnbsdk.distribution.package_cache import stable_digest
 from cnbsdk.errors import BuildError, CnbError
 from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.launcher import LAUNCHER_VERSION, launcher_path
@@ -137,15 +138,16 @@ def _ensure_default(log: Log, progress: ProgressFactory) -> None:
 
 def place_builder_buildpacks(inputs: BuilderInputs, workspace: Workspace) -> list[LocatedBuildpack]:
     """Copy the builder's buildpacks to ``<buildpacks>/<escaped id>/<version>`` (copied, not
-    linked: the sandbox sees only the workspace) and read them."""
+    linked: the sandbox sees only the workspace) and read them. Each gets the digest of its
+    content in the unpacked builder (cached per digest, never changed: a stat walk after the
+    first build), which keys its compiled ``lib/`` (``bytecode_cache``)."""
     located = []
     for descriptor_path in sorted(inputs.buildpacks_dir.glob("*/*/buildpack.toml")):
         source = descriptor_path.parent
         target = workspace.buildpacks / source.parent.name / source.name
         shutil.copytree(source, target, symlinks=True)
-        located.append(
-            LocatedBuildpack(BuildpackDescriptor.read(target / "buildpack.toml"), target)
-        )
+        descriptor = BuildpackDescriptor.read(target / "buildpack.toml")
+        located.append(LocatedBuildpack(descriptor, target, stable_digest(source)))
     return located
 
 

@@ -25,6 +25,7 @@ from cnbsdk.oci.compress import (
 )
 from cnbsdk.oci.digest import Descriptor, HashingReader, verify
 from cnbsdk.oci.image import resolve_image
+from cnbsdk.oci.layout import OciLayout
 from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, ImageRef, as_reference
 from cnbsdk.oci.transport import ImageDestination, ImageSource
 
@@ -51,6 +52,8 @@ def transfer_blob(
         repository = _same_registry_repository(source, dest)
         if repository and dest.try_mount(digest, repository):
             outcome = "mounted"
+        elif _linked(source, dest, descriptor):
+            outcome = "copied"  # as a hard link: the destination holds the blob all the same
         else:
             with source.open_blob(digest) as stream:
                 reader = HashingReader(stream)
@@ -62,6 +65,16 @@ def transfer_blob(
     if progress is not None:
         progress(outcome, descriptor)
     return outcome
+
+
+def _linked(source: ImageSource, dest: ImageDestination, descriptor: Descriptor) -> bool:
+    """A blob of one OCI layout hard-linked into another on the same filesystem
+    (``OciLayout.link_blob``): no bytes are read or written."""
+    layout = getattr(source, "layout", None)
+    link = getattr(dest, "link_blob", None)
+    if not isinstance(layout, OciLayout) or link is None:
+        return False
+    return bool(link(layout, descriptor.digest, descriptor.size))
 
 
 def _same_registry_repository(source: ImageSource, dest: ImageDestination) -> str:
