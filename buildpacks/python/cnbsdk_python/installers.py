@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,13 +135,18 @@ def uv_install(
         "UV_NO_PROGRESS": "1",
         "UV_COMPILE_BYTECODE": "0",
     }
-    run_tool(
-        [uv_binary(uv.layer), "sync", "--locked", "--no-dev"],
-        logger=logger,
-        cwd=project.root,
-        env=run_env,
-        secrets=secrets,
-    )
+    scratch = Path(tempfile.mkdtemp(prefix="cnbsdk-uv-", dir=cache.path.parent))
+    run_env["TMPDIR"] = str(scratch)  # uv's lock files: inside the layers directory
+    try:
+        run_tool(
+            [uv_binary(uv.layer), "sync", "--locked", "--no-dev"],
+            logger=logger,
+            cwd=project.root,
+            env=run_env,
+            secrets=secrets,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def poetry_install(

@@ -57,6 +57,8 @@ def poetry_layer(
         work = Path(tempfile.mkdtemp(prefix="cnbsdk-poetry-"))
         try:
             files = [dependencies.fetch(d, work) for d in wheels]
+            listing = work / "poetry-wheels.txt"
+            listing.write_text("".join(f"{path}\n" for path in files))
             run_tool(
                 [sys.executable, "-m", "venv", "--without-pip", layer.path],
                 logger=logger,
@@ -73,7 +75,8 @@ def poetry_layer(
                     "--no-compile",
                     "--disable-pip-version-check",
                     "--quiet",
-                    *files,
+                    "-r",
+                    listing,
                 ],
                 logger=logger,
                 env={"PYTHONPATH": str(pip.layer.path), "PATH": "/usr/bin:/bin"},
