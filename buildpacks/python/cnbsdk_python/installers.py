@@ -11,6 +11,7 @@ uv or Poetry (each from the catalog, in a build-only layer of its own).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -102,16 +103,56 @@ def pip_install(
     logger: Any,
 ) -> None:
     """``pip install -r requirements.txt`` (or ``pip install .``) into the venv, with pip
-    imported from its layer."""
+    imported from its layer.
+
+    pip's own cache keeps downloads only when the index sends caching headers (many
+    mirrors do not), so requirements files go through a wheelhouse in the cache layer:
+    ``pip download`` fetches the files it lacks, then pip installs from it with no index.
+    When something must be built from source (an sdist, a local path, a VCS URL), the
+    install keeps the index, which the build's own requirements come from."""
     run_env = {**env, "PYTHONPATH": str(pip.layer.path), "PIP_CACHE_DIR": str(cache.path)}
-    target = ["-r", "requirements.txt"] if project.installer == PIP else ["."]
-    run_tool(
-        [python, "-m", "pip", "install", "--no-compile", "--no-warn-script-location", *target],
-        logger=logger,
-        cwd=project.root,
-        env=run_env,
-        secrets=secrets,
+    base: list[str | Path] = [python, "-m", "pip"]
+    options = ["--no-compile", "--no-warn-script-location"]
+
+    def pip_run(*args: str | Path) -> str:
+        run = run_tool(
+            [*base, *args], logger=logger, cwd=project.root, env=run_env, secrets=secrets
+        )
+        return run.output
+
+    if project.installer == PIP_PROJECT:
+        pip_run("install", *options, ".")
+        return
+    wheelhouse = cache.path / "wheelhouse"
+    wheelhouse.mkdir(exist_ok=True)
+    output = pip_run(
+        "download", "--progress-bar", "off", "-d", wheelhouse, "-r", "requirements.txt"
     )
+    used = set(_DOWNLOADED.findall(output))
+    for stale in wheelhouse.iterdir():  # the wheelhouse holds what this install needs
+        if stale.name not in used:
+            remove(stale)
+    all_wheels = bool(used) and all(name.endswith(".whl") for name in used)
+    if all_wheels and not _builds_from_source(project.root / "requirements.txt"):
+        pip_run(
+            "install", *options, "--no-index", "--find-links", wheelhouse, "-r", "requirements.txt"
+        )
+    else:
+        pip_run("install", *options, "-r", "requirements.txt")
+
+
+_DOWNLOADED = re.compile(r"(?:Saved|File was already downloaded) \S*?([^/\s]+)$", re.M)
+
+
+def _builds_from_source(requirements: Path) -> bool:
+    """Whether a requirements file names local paths, URLs or editable installs."""
+    for line in requirements.read_text(errors="replace").splitlines():
+        text = line.split(" #", 1)[0].strip()
+        if text.startswith(("-e", "--editable", ".", "/", "file:")) or "://" in text:
+            return True
+        if text.startswith(("-r", "-c")):  # nested files: be safe
+            return True
+    return False
 
 
 def uv_install(
