@@ -9,6 +9,7 @@ Hooks only; each step lives in its own module: ``project`` (which files, which i
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from cnbsdk.buildpack import (
@@ -79,14 +80,16 @@ def build(context: BuildContext) -> BuildResult:
     planned = plan_version(
         dependencies, "cpython", version_requests(project, environ), name="CPython", logger=logger
     ).dependency
-    python_layer = _cpython_layer(context, planned, stack)
+    from_stack = planned.uri.startswith(cpython.STACK_SCHEME)
+    headers = cpython.stack_headers(stack) if from_stack else None
+    python_layer = _cpython_layer(context, planned, stack, headers)
     interpreter = Interpreter(_python_in(python_layer), planned.version, planned.checksum)
 
     components = [dependency_component(planned)]
     run_python = str(interpreter.python)
     venv: LayerRef | None = None
     if project.installer != NONE:
-        venv = _install_packages(context, project, interpreter, dependencies, environ)
+        venv = _install_packages(context, project, interpreter, dependencies, environ, headers)
         run_python = "python"
     site = site_packages(venv.path) if venv is not None else None
     installed = installed_distributions(site)
@@ -121,7 +124,9 @@ def _python_in(layer: LayerRef) -> Any:
     return found[0] if found else layer.path / "bin" / "python3"
 
 
-def _cpython_layer(context: Any, planned: Any, stack: cpython.StackPython | None) -> LayerRef:
+def _cpython_layer(
+    context: Any, planned: Any, stack: cpython.StackPython | None, headers: Path | None
+) -> LayerRef:
     """The interpreter's layer (build and launch): the stack's copied, or a catalog one."""
     logger = context.logger
     if not planned.uri.startswith(cpython.STACK_SCHEME) or stack is None:
@@ -141,7 +146,11 @@ def _cpython_layer(context: Any, planned: Any, stack: cpython.StackPython | None
         sbom += cpython.library_components(layer, cpython.bundled_sonames(layer))
         if CYCLONEDX_JSON in context.layers.sbom_formats:
             layer.write_sbom(Sbom.cyclonedx(sbom))
-    env = cpython.layer_env(layer)
+    if headers is None and planned.uri.startswith(cpython.STACK_SCHEME):
+        logger.detail(
+            "The build image has no Python.h: packages without a wheel cannot be compiled"
+        )
+    env = cpython.layer_env(layer, headers)
     env.default("PORT", DEFAULT_PORT, Scope.LAUNCH)
     layer.write_env(env)
     install_concurrency_program(layer)
@@ -161,6 +170,7 @@ def _install_packages(
     interpreter: Interpreter,
     dependencies: Dependencies,
     environ: dict[str, str],
+    headers: Path | None,
 ) -> LayerRef:
     """The venv layer: reused, or made and filled by the project's installer."""
     logger = context.logger
@@ -181,6 +191,8 @@ def _install_packages(
     if index.source:
         logger.process(f"Package index from {index.source}")
     env = base_env(environ, index.env)
+    if headers is not None:  # C extensions compile against the build image's headers
+        env["CPATH"] = os.pathsep.join(filter(None, [str(headers), environ.get("CPATH", "")]))
     python = create_venv(interpreter, venv.path, logger)
     if project.installer in (PIP, PIP_PROJECT):
         pip_install(project, python, installer, cache, env, index.secrets, logger)

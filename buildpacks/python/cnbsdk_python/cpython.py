@@ -264,11 +264,23 @@ def bundled_sonames(layer: LayerRef) -> list[str]:
     return sorted(p.name for p in bundled.iterdir()) if bundled.is_dir() else []
 
 
-def layer_env(layer: LayerRef) -> LayerEnv:
-    """The interpreter's env: its bundled libraries found, unbuffered output at launch."""
+def stack_headers(stack: StackPython | None, root: Path = Path("/")) -> Path | None:
+    """The build image's ``Python.h`` directory for this interpreter (Debian's
+    ``libpython3.X-dev``), or None: C extensions compile against it at build time."""
+    if stack is None:
+        return None
+    headers = root / "usr/include" / stack.stdlib.name
+    return headers if (headers / "Python.h").is_file() else None
+
+
+def layer_env(layer: LayerRef, headers: Path | None = None) -> LayerEnv:
+    """The interpreter's env: its bundled libraries found, unbuffered output at launch,
+    and at build time the headers C extensions compile against (never in the image)."""
     env = LayerEnv()
     if bundled_sonames(layer):
         env.append("LD_LIBRARY_PATH", str(layer.path / "lib" / "bundled"), os.pathsep)
+    if headers is not None:
+        env.append("CPATH", str(headers), os.pathsep, Scope.BUILD)
     env.default("PYTHONUNBUFFERED", "1", Scope.LAUNCH)
     return env
 

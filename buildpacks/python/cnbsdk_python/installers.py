@@ -60,7 +60,10 @@ def venv_key(
     if project.installer == PIP_PROJECT:  # `pip install .`: the project is the package
         inputs = files_digest(project.root, ["."], exclude=_SOURCE_EXCLUDE)
     else:
-        inputs = files_digest(project.root, DEPENDENCY_FILES[project.installer])
+        patterns = DEPENDENCY_FILES[project.installer]
+        if project.installer == PIP:
+            patterns = [*patterns, *local_requirement_dirs(project.root)]
+        inputs = files_digest(project.root, patterns, exclude=_SOURCE_EXCLUDE)
     return {
         "format": VENV_FORMAT,
         "dependencies": inputs,
@@ -123,6 +126,9 @@ def pip_install(
     if project.installer == PIP_PROJECT:
         pip_run("install", *options, ".")
         return
+    if builds_from_source(project.root / "requirements.txt"):
+        pip_run("install", *options, "-r", "requirements.txt")
+        return
     wheelhouse = cache.path / "wheelhouse"
     wheelhouse.mkdir(exist_ok=True)
     output = pip_run(
@@ -132,8 +138,7 @@ def pip_install(
     for stale in wheelhouse.iterdir():  # the wheelhouse holds what this install needs
         if stale.name not in used:
             remove(stale)
-    all_wheels = bool(used) and all(name.endswith(".whl") for name in used)
-    if all_wheels and not _builds_from_source(project.root / "requirements.txt"):
+    if used and all(name.endswith(".whl") for name in used):
         pip_run(
             "install", *options, "--no-index", "--find-links", wheelhouse, "-r", "requirements.txt"
         )
@@ -144,15 +149,36 @@ def pip_install(
 _DOWNLOADED = re.compile(r"(?:Saved|File was already downloaded) \S*?([^/\s]+)$", re.M)
 
 
-def _builds_from_source(requirements: Path) -> bool:
-    """Whether a requirements file names local paths, URLs or editable installs."""
-    for line in requirements.read_text(errors="replace").splitlines():
-        text = line.split(" #", 1)[0].strip()
-        if text.startswith(("-e", "--editable", ".", "/", "file:")) or "://" in text:
+def _requirement_lines(requirements: Path) -> list[str]:
+    try:
+        text = requirements.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line.split(" #", 1)[0].strip() for line in text.splitlines()]
+
+
+def builds_from_source(requirements: Path) -> bool:
+    """Whether a requirements file names local paths, URLs or editable installs (or other
+    files, which might)."""
+    for text in _requirement_lines(requirements):
+        if text.startswith(("-e", "--editable", ".", "/", "file:", "-r", "-c")):
             return True
-        if text.startswith(("-r", "-c")):  # nested files: be safe
+        if "://" in text:
             return True
     return False
+
+
+def local_requirement_dirs(root: Path) -> list[str]:
+    """The app's own directories that requirements.txt installs (``./lib``, ``-e ./pkg``):
+    their files are part of what the venv is made from."""
+    found = []
+    for text in _requirement_lines(root / "requirements.txt"):
+        path = text.removeprefix("--editable").removeprefix("-e").strip()
+        if path.startswith("."):
+            normal = os.path.normpath(path)
+            if not normal.startswith("..") and (root / normal).is_dir():
+                found.append(normal)
+    return sorted(set(found))
 
 
 def uv_install(

@@ -294,3 +294,19 @@ def test_bad_python_versions_fail_in_one_line(cnb_build) -> None:  # type: ignor
         {"requirements.txt": "", "runtime.txt": "python-2.7.18\n"}, [BUILDPACK], expect_failure=True
     )
     assert "runtime.txt asks for CPython '2.7.18'" in str(pinned.failure)
+
+
+def test_a_c_extension_is_compiled_from_source_against_the_build_image_headers(
+    cnb_build,  # type: ignore[no-untyped-def]
+) -> None:
+    result = cnb_build(APPS / "extension-app", [BUILDPACK])
+    building = result.phases["BUILDING"]
+    assert "Building wheel for greet (pyproject.toml): finished with status 'done'" in building
+    assert result.start().get("/").body == "hello from C\n"
+    # the C source changes: the venv is made again (its files are part of the key)
+    source = (APPS / "extension-app/greet/greet.c").read_text().replace("hello from", "hi from")
+    again = result.rebuild(files={"greet/greet.c": source})
+    again.assert_layer_rebuilt("cnbsdk/python:venv", because="dependencies changed")
+    assert again.start().get("/").body == "hi from C\n"
+    # no headers in the image: they are the build image's
+    assert again.run("ls /usr/include/python3.11 2>&1 || echo none").output.strip().endswith("none")
