@@ -62,10 +62,19 @@ def _with_system_cas(extra: Path | None) -> Path | None:
     return Path(out.name)
 
 
+PACKAGE_SUFFIXES = (".whl", ".tar.gz", ".zip")
+
+
 def _pip_conf(context: Any) -> tuple[str, dict[str, str]] | None:
+    """A ``pip`` binding: its ``pip.conf`` (``[global]`` and ``[install]``), and the
+    packages it holds (wheels, sdists), which become a local mirror: ``find-links`` to the
+    binding, and no index unless its pip.conf names one (an air-gapped build)."""
     for binding in context.bindings_of_type("pip"):
         conf = binding.entries.get("pip.conf")
+        packages = [p for name, p in binding.entries.items() if name.endswith(PACKAGE_SUFFIXES)]
         if conf is None:
+            if packages:
+                return "", {"find-links": str(binding.path), "no-index": "true"}
             continue
         parser = configparser.ConfigParser(interpolation=None)
         try:
@@ -76,6 +85,10 @@ def _pip_conf(context: Any) -> tuple[str, dict[str, str]] | None:
         for section in ("global", "install"):
             if parser.has_section(section):
                 values.update({k: v.strip() for k, v in parser.items(section)})
+        if packages:
+            values.setdefault("find-links", str(binding.path))
+            if "index-url" not in values:
+                values.setdefault("no-index", "true")
         return str(conf), values
     return None
 
@@ -98,7 +111,14 @@ def index_config(context: Any, environ: Mapping[str, str]) -> IndexConfig:
     elif conf is not None:
         path, values = conf
         source = "the pip binding"
-        env["PIP_CONFIG_FILE"] = path
+        if path:
+            env["PIP_CONFIG_FILE"] = path
+        if values.get("no-index", "").lower() in ("1", "true", "yes"):
+            env["PIP_NO_INDEX"] = "1"
+            env["UV_NO_INDEX"] = "1"
+            source += " (its packages only: no index)"
+        if values.get("find-links"):
+            env["PIP_FIND_LINKS"] = values["find-links"]
         if values.get("index-url"):
             env["UV_DEFAULT_INDEX"] = values["index-url"]
         if values.get("extra-index-url"):

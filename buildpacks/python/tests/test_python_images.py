@@ -310,3 +310,60 @@ def test_a_c_extension_is_compiled_from_source_against_the_build_image_headers(
     assert again.start().get("/").body == "hi from C\n"
     # no headers in the image: they are the build image's
     assert again.run("ls /usr/include/python3.11 2>&1 || echo none").output.strip().endswith("none")
+
+
+def test_the_offline_buildpackage_builds_from_a_pip_binding_with_the_network_cut(
+    cnb_build,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    # a local mirror: the app's wheels in a `pip` binding (downloaded here, on the host)
+    binding = tmp_path / "wheels"
+    binding.mkdir()
+    (binding / "type").write_text("pip")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--only-binary",
+            ":all:",
+            "--python-version",
+            "3.11",
+            "-d",
+            str(binding),
+            "flask",
+            "gunicorn",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    packaged = tmp_path / "python.cnb"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnbsdk.cli.main",
+            "package",
+            "buildpack",
+            BUILDPACK,
+            "--offline",
+            "--format",
+            "cnb",
+            "--output",
+            str(packaged),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    app = {
+        "app.py": FLASK_APP,
+        "requirements.txt": "flask\ngunicorn\n",
+        "Procfile": "web: gunicorn app:app\n",
+    }
+    result = cnb_build(app, [packaged], network="none", bindings=(binding,))
+    building = result.phases["BUILDING"]
+    assert "Using the bundled pip-" in building
+    assert "Package index from the pip binding (its packages only: no index)" in building
+    assert result.start().get("/").body == "Hello from Flask\n"
