@@ -295,6 +295,10 @@ def test_bad_python_versions_fail_in_one_line(cnb_build) -> None:  # type: ignor
     )
     assert "runtime.txt asks for CPython '2.7.18'" in str(pinned.failure)
 
+    missing = "cnbsdk-test-no-such-package-anywhere"
+    failed = cnb_build({"requirements.txt": f"{missing}\n"}, [BUILDPACK], expect_failure=True)
+    assert f"No matching distribution found for {missing}" in str(failed.failure)
+
 
 def test_a_c_extension_is_compiled_from_source_against_the_build_image_headers(
     cnb_build,  # type: ignore[no-untyped-def]
