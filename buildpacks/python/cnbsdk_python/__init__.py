@@ -119,7 +119,7 @@ def build(context: BuildContext) -> BuildResult:
     return BuildResult(processes=found, launch_sbom=sbom)
 
 
-def _python_in(layer: LayerRef) -> Any:
+def _python_in(layer: LayerRef) -> Path:
     found = sorted(layer.path.glob("bin/python3.*"))
     return found[0] if found else layer.path / "bin" / "python3"
 
@@ -174,12 +174,12 @@ def _install_packages(
 ) -> LayerRef:
     """The venv layer: reused, or made and filled by the project's installer."""
     logger = context.logger
-    pip = tool_layer(context, dependencies, "pip", "pip")
     if project.installer in (PIP, PIP_PROJECT):
-        installer, cache_name = pip, "pip-cache"
+        installer, cache_name = tool_layer(context, dependencies, "pip", "pip"), "pip-cache"
     elif project.installer == UV:
         installer, cache_name = tool_layer(context, dependencies, "uv", "uv"), "uv-cache"
-    else:
+    else:  # Poetry's wheels are installed by pip
+        pip = tool_layer(context, dependencies, "pip", "pip")
         installer, cache_name = poetry_layer(context, dependencies, pip, logger), "poetry-cache"
     cache = context.layers.cached(cache_name)
     venv: LayerRef = context.layers.cached(
