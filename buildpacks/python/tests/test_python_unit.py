@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cnbsdk_python.cpython import find_stack_python, needed_libraries
@@ -222,3 +223,65 @@ def test_detect_fails_without_python_files(cnb_app, run_detect) -> None:  # type
     result = run_detect(BUILDPACK, cnb_app({"package.json": "{}", "main.py": ""}))
     assert result.exit_code == 100
     assert "none of requirements.txt, pyproject.toml" in result.output
+
+
+class _Logger:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def process(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def test_collectstatic_is_skipped_when_asked_or_not_configured(tmp_path: Path) -> None:
+    from cnbsdk_python.django import collectstatic
+
+    _write(tmp_path, {"manage.py": "", "mysite/settings.py": "STATIC_URL = 'static/'\n"})
+    logger = _Logger()
+    python = Path("/nonexistent/python")  # never run: each case is skipped before
+    assert not collectstatic(tmp_path, {"flask"}, python, {}, {}, logger)
+    assert not collectstatic(tmp_path, {"django"}, python, {}, {}, logger)
+    assert logger.lines[-1] == "Skipping Django's collectstatic: the settings name no STATIC_ROOT"
+    (tmp_path / "mysite/settings.py").write_text("STATIC_ROOT = 'staticfiles'\n")
+    skip = {"BP_DISABLE_COLLECTSTATIC": "true"}
+    assert not collectstatic(tmp_path, {"django"}, python, skip, {}, logger)
+    assert logger.lines[-1] == "Skipping Django's collectstatic (BP_DISABLE_COLLECTSTATIC is set)"
+
+
+class _Context:
+    def __init__(self, bindings: list[Any]) -> None:
+        self.bindings = bindings
+
+    def bindings_of_type(self, kind: str) -> tuple[Any, ...]:
+        return tuple(b for b in self.bindings if b.type == kind)
+
+
+def test_the_index_comes_from_the_env_a_pip_binding_or_bp_pypi_index(tmp_path: Path) -> None:
+    from cnbsdk_python.index import index_config
+
+    from cnbsdk.buildpack import Binding
+
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = https://ci:t0ken@mirror.example/simple\n")
+    wheel = tmp_path / "six-1.17.0-py2.py3-none-any.whl"
+    wheel.write_bytes(b"")
+    with_conf = Binding("pip", tmp_path, "pip", entries={"pip.conf": conf})
+    only_wheels = Binding("pip", tmp_path, "pip", entries={wheel.name: wheel})
+
+    user = index_config(_Context([with_conf]), {"PIP_INDEX_URL": "https://u:pw1@a.example/s"})
+    assert user.source == "the build env" and user.env["UV_DEFAULT_INDEX"].endswith("/s")
+    assert "pw1" in user.secrets
+
+    bound = index_config(_Context([with_conf]), {"BP_PYPI_INDEX": "https://b.example/simple"})
+    assert bound.source == "the pip binding"
+    assert bound.env["PIP_CONFIG_FILE"] == str(conf)
+    assert bound.env["UV_DEFAULT_INDEX"] == "https://ci:t0ken@mirror.example/simple"
+    assert "t0ken" in bound.secrets
+
+    mirror = index_config(_Context([only_wheels]), {})
+    assert mirror.source == "the pip binding (its packages only: no index)"
+    assert mirror.env["PIP_FIND_LINKS"] == str(tmp_path) and mirror.env["PIP_NO_INDEX"] == "1"
+
+    default = index_config(_Context([]), {"BP_PYPI_INDEX": "https://b.example/simple"})
+    assert default.source == "BP_PYPI_INDEX"
+    assert default.env["PIP_INDEX_URL"] == "https://b.example/simple"
