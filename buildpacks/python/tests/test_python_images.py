@@ -371,3 +371,59 @@ def test_the_offline_buildpackage_builds_from_a_pip_binding_with_the_network_cut
     assert "Using the bundled pip-" in building
     assert "Package index from the pip binding (its packages only: no index)" in building
     assert result.start().get("/").body == "Hello from Flask\n"
+
+
+def test_a_private_index_from_a_pip_binding_keeps_its_token_out_of_log_and_image(
+    cnb_build,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    """An index (the test's own, on loopback) known only through a pip binding whose URL
+    carries a token: the install works from it, and the token is in no log and no layer."""
+    import gzip
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+    from tests.pypi_index import PackageIndex
+
+    index = PackageIndex(tmp_path / "index")
+    try:
+        wheels = tmp_path / "wheels"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "-d",
+                str(wheels),
+                "six",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        for wheel in wheels.iterdir():
+            index.add_file("six", wheel)
+        token = "pypiPRIVATEtoken7c2d"
+        binding = tmp_path / "private-index"
+        binding.mkdir()
+        (binding / "type").write_text("pip")
+        url = index.url.replace("http://", f"http://ci:{token}@")
+        (binding / "pip.conf").write_text(f"[global]\nindex-url = {url}\n")
+        app = {"requirements.txt": "six\n", "main.py": "import six\nprint(six.__name__)\n"}
+        result = cnb_build(app, [BUILDPACK], bindings=(binding,))
+        assert "Package index from the pip binding" in result.phases["BUILDING"]
+        assert any(path.startswith("/simple/six/") for path in index.requests)
+        assert result.run("python main.py").output.strip() == "six"
+        assert token not in result.log
+        blobs = [p for p in tmp_path.rglob("blobs/sha256/*") if p.is_file()]
+        assert blobs, "the image's blobs are in the test's directory"
+        for blob in blobs:
+            data = blob.read_bytes()
+            if data[:2] == b"\x1f\x8b":
+                data = gzip.decompress(data)
+            assert token.encode() not in data, blob
+    finally:
+        index.stop()
