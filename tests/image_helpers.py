@@ -65,8 +65,8 @@ def shipped_stack_today(dest: Path) -> Path:
     """A copy of the shipped stack file in ``dest`` with a lock that resolves today: the
     shipped lock while Debian still serves every pin, else the newest versions (as the
     default stack does) — so no test depends on the shipped lock still resolving."""
+    from cnbsdk.cache_dir import cache_root
     from cnbsdk.stacks import shipped_stack
-    from cnbsdk.stacks.cache import cache_root
     from cnbsdk.stacks.create import stack_workspace
     from cnbsdk.stacks.definition import StackDefinition
     from cnbsdk.stacks.follow import follow_lock

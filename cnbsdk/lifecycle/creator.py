@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
 from cnbsdk.lifecycle.app_source import AppSource, path_filter, prepare_app
@@ -66,6 +67,7 @@ from cnbsdk.oci.digest import tree_digest
 from cnbsdk.oci.image import ImageConfig
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.ids import BuildpackId
 from cnbsdk.spec.labels import ProjectMetadata
@@ -73,8 +75,6 @@ from cnbsdk.spec.order import GroupEntry, OrderGroup
 from cnbsdk.spec.target import Distro, Target
 from cnbsdk.spec.toml_file import read_toml
 from cnbsdk.spec.unknown_keys import unknown_keys
-from cnbsdk.stacks.cache import cache_root
-from cnbsdk.stacks.progress import ProgressFactory, silent
 
 Log = Callable[[str], None]
 

@@ -69,6 +69,7 @@ from cnbsdk.oci.layer_tar import (
 from cnbsdk.oci.open import open_destination, open_image
 from cnbsdk.oci.reference import DOCKER, as_reference
 from cnbsdk.oci.transport import ImageDestination, ImageSource
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.spec.ids import BuildpackId
 from cnbsdk.spec.labels import (
     BUILD_METADATA_LABEL,
@@ -88,7 +89,6 @@ from cnbsdk.spec.labels import (
 from cnbsdk.spec.layer_toml import LayerContentMetadata
 from cnbsdk.spec.metadata_toml import MetadataToml
 from cnbsdk.spec.store_toml import StoreToml
-from cnbsdk.stacks.progress import ProgressFactory, silent
 
 Log = Callable[[str], None]
 

@@ -20,17 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnbsdk import __version__
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.errors import SpecError, StackError
 from cnbsdk.oci.image import HistoryEntry, ImageConfig, write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_dir, write_layer_from_entries
 from cnbsdk.oci.open import open_destination
 from cnbsdk.oci.reference import parse_reference
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.stacks import deb, rootfs, sbom
 from cnbsdk.stacks.apt import AptWorkspace
-from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.definition import ImageSpec, PathFilter, StackDefinition
 from cnbsdk.stacks.lock import LOCK_LABEL, LockedPackage, StackLock
-from cnbsdk.stacks.progress import ProgressFactory, silent
 
 log = logging.getLogger(__name__)
 
