@@ -36,7 +36,7 @@ from cnbsdk.lifecycle.build_env import filtered_base_env
 from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
 from cnbsdk.lifecycle.cache import VolumeCache
 from cnbsdk.lifecycle.detect import DetectionFailed, DetectReport, SandboxDetectRunner, detect
-from cnbsdk.lifecycle.export import ExportReport, export, resolve_created
+from cnbsdk.lifecycle.export import ExportReport, export
 from cnbsdk.lifecycle.from_builder import (
     BuilderInputs,
     choose_builder,
@@ -63,6 +63,7 @@ from cnbsdk.lifecycle.sandbox import BubblewrapRunner, HostRunner
 from cnbsdk.lifecycle.scratch import build_scratch_dir
 from cnbsdk.lifecycle.signals import signals_handled
 from cnbsdk.lifecycle.workspace import Workspace
+from cnbsdk.oci.created import resolve_created
 from cnbsdk.oci.digest import tree_digest
 from cnbsdk.oci.image import ImageConfig
 from cnbsdk.oci.open import read_manifest_and_config

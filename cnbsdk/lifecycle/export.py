@@ -27,7 +27,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -46,6 +45,7 @@ from cnbsdk.lifecycle.workspace import PLATFORM_API, SANDBOX_PATHS, Workspace
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.compress import compress_layer
 from cnbsdk.oci.copy import transfer_blob
+from cnbsdk.oci.created import resolve_created
 from cnbsdk.oci.digest import Descriptor
 from cnbsdk.oci.image import (
     HistoryEntry,
@@ -57,7 +57,6 @@ from cnbsdk.oci.layer_tar import (
     DIR,
     FILE,
     HARDLINK,
-    NORMALIZED_TIME,
     SYMLINK,
     Layer,
     ParentDir,
@@ -181,50 +180,6 @@ def export(
         )
     finally:
         exporter.close()
-
-
-def resolve_created(value: str | None, environ: Mapping[str, str]) -> str:
-    """The image's ``created``: ``value`` (RFC 3339, unix seconds or ``now``), else
-    ``SOURCE_DATE_EPOCH``, else the lifecycle's constant 1980-01-01T00:00:01Z."""
-    if value is None:
-        epoch = environ.get("SOURCE_DATE_EPOCH", "")
-        if not epoch:
-            return NORMALIZED_TIME
-        return _from_unix_seconds(epoch, field="SOURCE_DATE_EPOCH")
-    if value == "now":
-        return _rfc3339(datetime.now(tz=timezone.utc))
-    if value.isdigit():
-        return _from_unix_seconds(value, field="creation-time")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return _rfc3339(parsed.astimezone(timezone.utc))
-    except (ValueError, OverflowError):
-        raise BuildError(
-            f"invalid time {value[:80]!r}: use RFC 3339, unix seconds or 'now'",
-            field="creation-time",
-        ) from None
-
-
-_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # up to year 33658: datetime stops at 9999
-
-
-def _from_unix_seconds(text: str, *, field: str) -> str:
-    """Unix seconds as RFC 3339; anything that is not a time datetime can hold is refused."""
-    try:
-        if not _UNIX_SECONDS.fullmatch(text):
-            raise ValueError(text)
-        return _rfc3339(datetime.fromtimestamp(int(text), tz=timezone.utc))
-    except (ValueError, OverflowError, OSError):
-        raise BuildError(
-            f"must be unix seconds up to 253402300799 (year 9999), not {text[:40]!r}",
-            field=field,
-        ) from None
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- app slices -------------------------------------------------------------------------------

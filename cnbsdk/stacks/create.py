@@ -17,11 +17,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cnbsdk import __version__
 from cnbsdk.cache_dir import cache_root
 from cnbsdk.errors import SpecError, StackError
+from cnbsdk.oci.created import resolve_created, rfc3339, source_date_epoch
 from cnbsdk.oci.image import HistoryEntry, ImageConfig, write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_dir, write_layer_from_entries
 from cnbsdk.oci.open import open_destination
@@ -104,6 +106,7 @@ def create_stack(
     definition, lock_path, cache, workspace = open_stack(
         stack_file, lock_file, cache_dir, build_image, run_image
     )
+    source_date_epoch(os.environ)  # a bad value fails here, before anything is downloaded
     if update or not lock_path.exists():
         if offline:
             raise StackError(
@@ -245,9 +248,7 @@ def resolve_lock(definition: StackDefinition, workspace: AptWorkspace) -> StackL
 
 
 def _now() -> str:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = int(epoch) if epoch and epoch.isdigit() else int(time.time())
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+    return resolve_created(None, os.environ, default=rfc3339(datetime.now(tz=timezone.utc)))
 
 
 def _same_lock(lock: StackLock, path: Path) -> StackLock | None:
@@ -445,10 +446,7 @@ def _tree_size(root: Path) -> int:
 
 
 def _created(lock: StackLock) -> str:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
-    return lock.released
+    return resolve_created(None, os.environ, default=lock.released)
 
 
 def _image_config(

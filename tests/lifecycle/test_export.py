@@ -21,10 +21,11 @@ import cnbsdk.lifecycle.export as export_module
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
 from cnbsdk.lifecycle.cache import VolumeCache
-from cnbsdk.lifecycle.export import ExportReport, export, go_glob, resolve_created
+from cnbsdk.lifecycle.export import ExportReport, export, go_glob
 from cnbsdk.lifecycle.layer_fingerprint import layer_parents, remember_extracted, workspace_index
 from cnbsdk.lifecycle.report import ReportToml
 from cnbsdk.lifecycle.workspace import PLATFORM_API, Workspace
+from cnbsdk.oci.created import resolve_created
 from cnbsdk.oci.extract import extract_layer
 from cnbsdk.oci.image import ImageConfig, Manifest, read_image, resolve_image, write_image
 from cnbsdk.oci.layer_tar import (
