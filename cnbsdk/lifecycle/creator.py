@@ -28,12 +28,12 @@ from pathlib import Path
 from types import FrameType
 
 from cnbsdk.cache_dir import cache_root
+from cnbsdk.distribution.buildpack_source import buildpackage_reference, is_plain_buildpack_dir
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
 from cnbsdk.lifecycle.app_source import AppSource, path_filter, prepare_app
 from cnbsdk.lifecycle.build import BuildOutcome, build
 from cnbsdk.lifecycle.build_env import filtered_base_env
-from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
 from cnbsdk.lifecycle.cache import VolumeCache
 from cnbsdk.lifecycle.detect import DetectionFailed, DetectReport, SandboxDetectRunner, detect
 from cnbsdk.lifecycle.export import ExportReport, export
@@ -513,7 +513,7 @@ def _place_one(source: str, workspace: Workspace, staging: Path) -> list[Located
     if reference is not None:
         return _place_buildpackage(reference, workspace, staging)
     path = Path(source)
-    if _is_plain_buildpack(path):
+    if is_plain_buildpack_dir(path):
         descriptor = BuildpackDescriptor.read(path / "buildpack.toml")
         target = _buildpack_home(workspace, descriptor)
         if not _already_placed(target, path, descriptor, source):
@@ -569,14 +569,6 @@ def _already_placed(
         f"buildpack {info.id}@{info.version} is given twice with different content "
         f"(again by {source})"
     )
-
-
-def _is_plain_buildpack(path: Path) -> bool:
-    """A directory laid out as the spec says (buildpack.toml and bin/, or a composite),
-    rather than a plugin package that has to be packaged first."""
-    if not (path / "buildpack.toml").is_file() or (path / "__init__.py").is_file():
-        return False
-    return (path / "bin").is_dir() or "order" in (path / "buildpack.toml").read_text("utf-8")
 
 
 def _buildpack_home(workspace: Workspace, descriptor: BuildpackDescriptor) -> Path:
