@@ -20,8 +20,9 @@ import pytest
 import cnbsdk.lifecycle.export as export_module
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
+from cnbsdk.lifecycle.app_slices import go_glob
 from cnbsdk.lifecycle.cache import VolumeCache
-from cnbsdk.lifecycle.export import ExportReport, export, go_glob
+from cnbsdk.lifecycle.export import ExportReport, export
 from cnbsdk.lifecycle.layer_fingerprint import layer_parents, remember_extracted, workspace_index
 from cnbsdk.lifecycle.report import ReportToml
 from cnbsdk.lifecycle.workspace import PLATFORM_API, Workspace
