@@ -15,7 +15,9 @@ from click.testing import CliRunner, Result
 
 from cnbsdk.cli.main import cli
 from cnbsdk.lifecycle.default_stack import DefaultStack, default_stack
-from cnbsdk.oci.image import ImageConfig, Manifest, read_image, write_image
+from cnbsdk.oci.image import read_image
+from cnbsdk.oci.image_writer import write_image
+from cnbsdk.oci.models import ImageConfig, Manifest
 from cnbsdk.oci.open import open_destination, open_source
 
 

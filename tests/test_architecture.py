@@ -155,17 +155,8 @@ def test_vendored_runtime_is_self_contained() -> None:
             assert not outside, f"{module.relative_to(PACKAGE)} imports {sorted(outside)}"
 
 
-# The circle being untangled (issue 16); it may only shrink.
-KNOWN_CIRCLES = [
-    [
-        f"cnbsdk.oci.{m}"
-        for m in ("compress", "copy", "docker_archive", "image", "layout", "open", "store")
-    ]
-]
-
-
 def test_no_modules_import_each_other_in_a_circle() -> None:
-    assert [c for c in _circles(_import_graph()) if c not in KNOWN_CIRCLES] == []
+    assert _circles(_import_graph()) == []
 
 
 def test_the_checks_see_circles_and_relative_and_deferred_imports() -> None:

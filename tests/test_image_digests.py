@@ -41,7 +41,8 @@ PINNED = {
 
 
 def _write_run_image(ref: str, work: Path, *, patched: bool) -> None:
-    from cnbsdk.oci.image import ImageConfig, write_image
+    from cnbsdk.oci.image_writer import write_image
+    from cnbsdk.oci.models import ImageConfig
 
     blobs = work / "blobs"
     entries = [

@@ -40,8 +40,10 @@ from cnbsdk import __version__
 from cnbsdk.distribution.buildpack_layer import buildpack_layer, buildpack_layers_label_entry
 from cnbsdk.distribution.buildpack_source import is_image_reference, is_plain_buildpack_dir
 from cnbsdk.errors import CnbError, PackageError
-from cnbsdk.oci.image import HistoryEntry, ImageConfig, resolve_image, write_image
+from cnbsdk.oci.image import resolve_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_entries
+from cnbsdk.oci.models import HistoryEntry, ImageConfig
 from cnbsdk.oci.open import open_destination, open_source, read_manifest_and_config
 from cnbsdk.oci.reference import check_references
 from cnbsdk.spec.builder_toml import BuilderModule, BuilderToml

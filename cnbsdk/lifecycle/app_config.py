@@ -11,7 +11,7 @@ from typing import Any
 
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.workspace import PLATFORM_API, SANDBOX_PATHS
-from cnbsdk.oci.image import HistoryEntry, ImageConfig
+from cnbsdk.oci.models import HistoryEntry, ImageConfig, padded_history
 from cnbsdk.oci.reference import DOCKER, as_reference
 from cnbsdk.spec.labels import (
     BUILD_METADATA_LABEL,
@@ -88,7 +88,7 @@ def app_image_config(
         CNB_DEPRECATION_MODE="quiet",
         PATH=path,
     )
-    base_history = _history_for(run_config)
+    base_history = padded_history(run_config)  # one entry per layer: ours line up
     history = base_history + tuple(
         HistoryEntry(created=created, created_by=created_by) for created_by in layers_created_by
     )
@@ -101,13 +101,6 @@ def app_image_config(
         created=created,
         history=history,
     )
-
-
-def _history_for(config: ImageConfig) -> tuple[HistoryEntry, ...]:
-    """The run image's history with one entry per layer (padded), so ours line up."""
-    with_layer = sum(1 for h in config.history if not h.empty_layer)
-    missing = max(0, len(config.diff_ids) - with_layer)
-    return config.history + tuple(HistoryEntry(created=config.created) for _ in range(missing))
 
 
 def run_image_reference(run_image: str, digest: str) -> str:

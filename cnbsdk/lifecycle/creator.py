@@ -65,7 +65,7 @@ from cnbsdk.lifecycle.signals import signals_handled
 from cnbsdk.lifecycle.workspace import Workspace
 from cnbsdk.oci.created import resolve_created
 from cnbsdk.oci.digest import tree_digest
-from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.progress import ProgressFactory, silent

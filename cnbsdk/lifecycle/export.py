@@ -48,15 +48,11 @@ from cnbsdk.lifecycle.layer_reuse import ReusePolicy, Source
 from cnbsdk.lifecycle.report import ImageReport, ReportToml
 from cnbsdk.lifecycle.workspace import SANDBOX_PATHS, Workspace
 from cnbsdk.oci import media_types as mt
+from cnbsdk.oci.blobs import transfer_blob
 from cnbsdk.oci.compress import compress_layer
-from cnbsdk.oci.copy import transfer_blob
 from cnbsdk.oci.created import resolve_created
 from cnbsdk.oci.digest import Descriptor
-from cnbsdk.oci.image import (
-    ImageConfig,
-    Manifest,
-    write_image,
-)
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import (
     SYMLINK,
     Layer,
@@ -65,6 +61,7 @@ from cnbsdk.oci.layer_tar import (
     write_layer_from_dir,
     write_layer_from_entries,
 )
+from cnbsdk.oci.models import ImageConfig, Manifest
 from cnbsdk.oci.open import open_destination, open_image
 from cnbsdk.oci.reference import DOCKER, as_reference
 from cnbsdk.oci.transport import ImageDestination, ImageSource

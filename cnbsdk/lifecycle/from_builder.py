@@ -31,7 +31,7 @@ from cnbsdk.lifecycle.launcher import LAUNCHER_VERSION, launcher_path
 from cnbsdk.lifecycle.order import LocatedBuildpack
 from cnbsdk.lifecycle.rootfs import unpacked_rootfs
 from cnbsdk.lifecycle.workspace import PLATFORM_API, Workspace
-from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_source
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.progress import ProgressFactory, silent

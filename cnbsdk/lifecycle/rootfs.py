@@ -30,7 +30,7 @@ from cnbsdk.errors import BuildError, ImageError
 from cnbsdk.lifecycle.sandbox import ensure_mount_points, home_directory
 from cnbsdk.oci.digest import Descriptor, digest_hex
 from cnbsdk.oci.extract import extract_image_layer
-from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_image
 from cnbsdk.oci.store import private_directory
 from cnbsdk.oci.transport import ImageSource

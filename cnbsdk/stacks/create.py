@@ -24,8 +24,9 @@ from cnbsdk import __version__
 from cnbsdk.cache_dir import cache_root
 from cnbsdk.errors import SpecError, StackError
 from cnbsdk.oci.created import resolve_created, rfc3339, source_date_epoch
-from cnbsdk.oci.image import HistoryEntry, ImageConfig, write_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_dir, write_layer_from_entries
+from cnbsdk.oci.models import HistoryEntry, ImageConfig
 from cnbsdk.oci.open import open_destination
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.progress import ProgressFactory, silent

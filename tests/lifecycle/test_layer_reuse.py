@@ -7,7 +7,7 @@ from cnbsdk.lifecycle.analyze import PreviousImage
 from cnbsdk.lifecycle.layer_reuse import ReusePolicy, Source
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.digest import Descriptor
-from cnbsdk.oci.image import ImageConfig, Manifest
+from cnbsdk.oci.models import ImageConfig, Manifest
 
 OLD = "sha256:" + "1" * 64  # a layer of the previous image
 GONE = "sha256:" + "2" * 64  # recorded in its label, but not among its layers
