@@ -56,6 +56,16 @@ def transfer_blob(
     return outcome
 
 
+def put_file(dest: ImageDestination, path: Path, descriptor: Descriptor) -> str:
+    """Upload a blob from a local file (a layer just tarred) unless the destination has it;
+    returns 'skipped' or 'copied'."""
+    if dest.has_blob(descriptor.digest):
+        return "skipped"
+    with open(path, "rb") as stream:
+        dest.put_blob(descriptor.digest, descriptor.size, stream)
+    return "copied"
+
+
 def _same_registry_repository(source: ImageSource, dest: ImageDestination) -> str:
     """The source's repository when source and destination are on one registry (a mount
     can then replace the upload), else ''."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from cnbsdk.errors import ImageError
 from cnbsdk.oci import media_types as mt
-from cnbsdk.oci.blobs import transfer_blob
+from cnbsdk.oci.blobs import put_file, transfer_blob
 from cnbsdk.oci.digest import Descriptor, sha256_digest
 from cnbsdk.oci.image import read_config
 from cnbsdk.oci.layer_tar import Layer
@@ -51,14 +51,9 @@ def write_image(
     new_layers = []
     for layer in layers:
         descriptor = Descriptor(layer.media_type, layer.digest, layer.size)
-        if dest.has_blob(layer.digest):
-            if progress:
-                progress("skipped", descriptor)
-        else:
-            with open(layer.path, "rb") as stream:
-                dest.put_blob(layer.digest, layer.size, stream)
-            if progress:
-                progress("copied", descriptor)
+        outcome = put_file(dest, layer.path, descriptor)
+        if progress:
+            progress(outcome, descriptor)
         new_layers.append(descriptor)
     all_layers = base_layers + tuple(new_layers)
     full = replace(
