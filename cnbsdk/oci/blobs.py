@@ -8,6 +8,7 @@ is resumed by the registry destination (``registry/upload``).
 
 from __future__ import annotations
 
+import io
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from cnbsdk.errors import ImageError
 from cnbsdk.oci.compress import CompressedBlob, CompressionIndex, gzip_file, gzip_media_type
-from cnbsdk.oci.digest import Descriptor, HashingReader, verify
+from cnbsdk.oci.digest import Descriptor, HashingReader, sha256_digest, verify
 from cnbsdk.oci.reference import DOCKER, ImageRef
 from cnbsdk.oci.transport import ImageDestination, ImageSource
 
@@ -63,6 +64,16 @@ def put_file(dest: ImageDestination, path: Path, descriptor: Descriptor) -> str:
         return "skipped"
     with open(path, "rb") as stream:
         dest.put_blob(descriptor.digest, descriptor.size, stream)
+    return "copied"
+
+
+def put_bytes(dest: ImageDestination, data: bytes) -> str:
+    """Upload a small blob held in memory (a config, a signature) unless the destination has
+    it; returns 'skipped' or 'copied'."""
+    digest = sha256_digest(data)
+    if dest.has_blob(digest):
+        return "skipped"
+    dest.put_blob(digest, len(data), io.BytesIO(data))
     return "copied"
 
 

@@ -5,13 +5,12 @@ lacks); then the config blob and the manifest are written and the destination co
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from cnbsdk.errors import ImageError
 from cnbsdk.oci import media_types as mt
-from cnbsdk.oci.blobs import put_file, transfer_blob
+from cnbsdk.oci.blobs import put_bytes, put_file, transfer_blob
 from cnbsdk.oci.digest import Descriptor, sha256_digest
 from cnbsdk.oci.image import read_config
 from cnbsdk.oci.layer_tar import Layer
@@ -85,11 +84,8 @@ def write_manifest(
     """The last step of every write: the config blob (unless the destination has it) and the
     OCI manifest of ``layers`` (whose blobs must be there already); then commit."""
     raw_config = config.to_json()
-    config_digest = sha256_digest(raw_config)
-    descriptor = Descriptor(mt.OCI_CONFIG, config_digest, len(raw_config))
-    copied = not dest.has_blob(config_digest)
-    if copied:
-        dest.put_blob(config_digest, len(raw_config), io.BytesIO(raw_config))
+    descriptor = Descriptor(mt.OCI_CONFIG, sha256_digest(raw_config), len(raw_config))
+    copied = put_bytes(dest, raw_config) == "copied"
     manifest = Manifest(
         config=descriptor, layers=tuple(layers), annotations=dict(annotations or {})
     )
