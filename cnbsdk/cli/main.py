@@ -99,8 +99,8 @@ def _check_home() -> None:
     """cnbsdk's home (the image store) and cache (unpacked images, with their setuid files)
     are directories private to the user (0700), made so here; one that is a file or another
     user's is refused with one line, before any command writes below it."""
+    from cnbsdk.cache_dir import cache_root
     from cnbsdk.oci.store import cnbsdk_home, private_directory
-    from cnbsdk.stacks.cache import cache_root
 
     home_name = "CNBSDK_HOME" if os.environ.get("CNBSDK_HOME") else "cnbsdk's home"
     cache_name = "CNBSDK_CACHE_DIR" if os.environ.get("CNBSDK_CACHE_DIR") else "cnbsdk's cache"

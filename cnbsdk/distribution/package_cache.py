@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.distribution.buildpack_dir import (
     PackagedBuildpack,
     entry_script,
@@ -32,7 +33,6 @@ from cnbsdk.distribution.buildpack_dir import (
 from cnbsdk.distribution.buildpack_source import BuildpackSource, resolve_source
 from cnbsdk.distribution.vendor import runtime_sources
 from cnbsdk.oci.digest import tree_digest
-from cnbsdk.stacks.cache import cache_root
 
 # Bump when what packaging writes changes in a way the inputs below do not show.
 CACHE_FORMAT = "1"

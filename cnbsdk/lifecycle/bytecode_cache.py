@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from cnbsdk.stacks.cache import cache_root
+from cnbsdk.cache_dir import cache_root
 
 ENV_NAME = "CNBSDK_BYTECODE_CACHE"
 INNER_PATH = "/tmp/.cnbsdk-bytecode"

@@ -28,16 +28,17 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.deps.deliver import SHARED_CACHE_VARIABLE
+from cnbsdk.distribution.buildpack_source import buildpackage_reference, is_plain_buildpack_dir
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
 from cnbsdk.lifecycle.app_source import AppSource, path_filter, prepare_app
 from cnbsdk.lifecycle.build import BuildOutcome, build
 from cnbsdk.lifecycle.build_env import filtered_base_env
-from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
 from cnbsdk.lifecycle.cache import VolumeCache
 from cnbsdk.lifecycle.detect import DetectionFailed, DetectReport, SandboxDetectRunner, detect
-from cnbsdk.lifecycle.export import ExportReport, export, resolve_created
+from cnbsdk.lifecycle.export import ExportReport, export
 from cnbsdk.lifecycle.from_builder import (
     BuilderInputs,
     choose_builder,
@@ -65,10 +66,12 @@ from cnbsdk.lifecycle.sandbox import SANDBOX_DEPENDENCY_CACHE, BubblewrapRunner,
 from cnbsdk.lifecycle.scratch import build_scratch_dir
 from cnbsdk.lifecycle.signals import signals_handled
 from cnbsdk.lifecycle.workspace import Workspace
+from cnbsdk.oci.created import resolve_created
 from cnbsdk.oci.digest import tree_digest
-from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.ids import BuildpackId
 from cnbsdk.spec.labels import ProjectMetadata
@@ -76,8 +79,6 @@ from cnbsdk.spec.order import GroupEntry, OrderGroup
 from cnbsdk.spec.target import Distro, Target
 from cnbsdk.spec.toml_file import read_toml
 from cnbsdk.spec.unknown_keys import unknown_keys
-from cnbsdk.stacks.cache import cache_root
-from cnbsdk.stacks.progress import ProgressFactory, silent
 
 if TYPE_CHECKING:
     from cnbsdk.distribution.buildpack_dir import PackagedBuildpack
@@ -528,7 +529,7 @@ def _place_one(source: str, workspace: Workspace, staging: Path) -> list[Located
     if reference is not None:
         return _place_buildpackage(reference, workspace, staging)
     path = Path(source)
-    if _is_plain_buildpack(path):
+    if is_plain_buildpack_dir(path):
         descriptor = BuildpackDescriptor.read(path / "buildpack.toml")
         target = _buildpack_home(workspace, descriptor)
         if not _already_placed(target, path, descriptor, source):
@@ -595,14 +596,6 @@ def _already_placed(
         f"buildpack {info.id}@{info.version} is given twice with different content "
         f"(again by {source})"
     )
-
-
-def _is_plain_buildpack(path: Path) -> bool:
-    """A directory laid out as the spec says (buildpack.toml and bin/, or a composite),
-    rather than a plugin package that has to be packaged first."""
-    if not (path / "buildpack.toml").is_file() or (path / "__init__.py").is_file():
-        return False
-    return (path / "bin").is_dir() or "order" in (path / "buildpack.toml").read_text("utf-8")
 
 
 def _buildpack_home(workspace: Workspace, descriptor: BuildpackDescriptor) -> Path:

@@ -19,12 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.errors import CnbError
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.oci.store import ImageStore, cnbsdk_home, store_tag
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.stacks import shipped_stack
-from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.create import (
     IMAGE_FORMAT,
     default_lock_path,
@@ -35,7 +36,6 @@ from cnbsdk.stacks.create import (
 from cnbsdk.stacks.definition import StackDefinition
 from cnbsdk.stacks.follow import follow_lock
 from cnbsdk.stacks.lock import LOCK_LABEL, StackLock
-from cnbsdk.stacks.progress import ProgressFactory, silent
 from cnbsdk.stacks.update import StackUpdate, update_stack
 
 DEFAULT_STACK = "bookworm"

@@ -32,13 +32,13 @@ from cnbsdk.lifecycle.launcher import LAUNCHER_VERSION, launcher_path
 from cnbsdk.lifecycle.order import LocatedBuildpack
 from cnbsdk.lifecycle.run_cache import held_build_rootfs
 from cnbsdk.lifecycle.workspace import PLATFORM_API, Workspace
-from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_source
 from cnbsdk.oci.reference import parse_reference
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.order import OrderGroup
 from cnbsdk.spec.platform_files import OrderToml, RunImage, RunToml, StackToml
-from cnbsdk.stacks.progress import ProgressFactory, silent
 
 Log = Callable[[str], None]
 

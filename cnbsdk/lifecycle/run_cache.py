@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.lifecycle.rootfs import UnpackedImage, remove_tree, unpacked_rootfs
 from cnbsdk.oci.store import private_directory
-from cnbsdk.stacks.cache import cache_root
 
 KEEP = 5
 BUILD_KEEP = 4

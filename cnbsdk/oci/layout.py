@@ -31,7 +31,7 @@ from cnbsdk.oci.digest import (
     sha256_digest,
     verify,
 )
-from cnbsdk.oci.image import Index, Manifest, detect_media_type
+from cnbsdk.oci.models import Index, Manifest, detect_media_type
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _TEMP_PREFIX = ".blob-"

@@ -7,7 +7,6 @@ write this layout of things, so an image signed by either verifies with the othe
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from typing import Any
 
 from cnbsdk.errors import ImageError
 from cnbsdk.oci import media_types as mt
+from cnbsdk.oci.blobs import put_bytes
 from cnbsdk.oci.digest import sha256_digest
 from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.oci.reference import DOCKER, OCI, ImageRef, as_reference, parse_reference
@@ -160,9 +160,7 @@ def append_layer(ref: ImageRef, layer: Layer) -> str:
     destination = open_destination(ref)
     try:
         for blob in [config, *(data for _, data in layers)]:
-            digest = sha256_digest(blob)
-            if not destination.has_blob(digest):
-                destination.put_blob(digest, len(blob), io.BytesIO(blob))
+            put_bytes(destination, blob)
         written = destination.put_manifest(manifest, mt.OCI_MANIFEST)
         destination.commit()
     finally:
