@@ -156,6 +156,7 @@ def _result(
     spec: ImageSpec, record: BuildRecord, digest: str, tags: tuple[str, ...], seconds: float
 ) -> BuildResult:
     from cnbsdk.oci.open import read_manifest_and_config
+    from cnbsdk.oci.reference import parse_reference
     from cnbsdk.spec.labels import (
         BUILD_METADATA_LABEL,
         LIFECYCLE_METADATA_LABEL,
@@ -177,7 +178,7 @@ def _result(
         buildpacks = tuple(f"{bp.id}@{bp.version}" for bp in group)
     return BuildResult(
         digest=digest,
-        image=f"{spec.tag}@{digest}",
+        image=f"{parse_reference(spec.tag)}@{digest}",
         tags=tags,
         run_image=run_image,
         buildpacks=buildpacks,

@@ -1,0 +1,237 @@
+"""The whole keep-current story as a user lives it, one module-scoped image:
+
+create the image → build 1 CONFIG; commit → build 2 COMMIT; a patched OS package in the
+stack (``cnbsdk stack update``) → build 3 STACK, a rebase (no app layer moved, under a
+second); a newer buildpack in the builder → build 4 BUILDPACK, a rebuild; ``image trigger``
+→ build 5 TRIGGER; ``build list`` shows the five, ``build logs -b 2`` shows build 2's log,
+and the history limit prunes the oldest records with their logs.
+
+Starts: git (a repository the test makes), apt-get/dpkg-deb/apt-ftparchive (a local apt
+repository for the run image's stack, as tests/stacks does), bubblewrap (the tiny bash
+buildpack runs in the default build image).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cnbsdk.cli.main import cli
+from cnbsdk.oci.open import read_manifest_and_config
+from cnbsdk.spec.labels import LIFECYCLE_METADATA_LABEL, LifecycleMetadata
+from tests.image_helpers import private_home
+from tests.stacks.local_apt import ChangelogEntry, LocalAptRepo, stack_file
+
+TINY = Path(__file__).parent / "fixtures" / "tiny"
+IMAGE = "keep-test/app"
+BUILDER = "keep-test/builder:1"
+
+pytestmark = pytest.mark.slow
+
+
+def cnbsdk(*args: str) -> Result:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result
+
+
+def ok(*args: str) -> str:
+    result = cnbsdk(*args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@dataclass
+class World:
+    root: Path
+    repo: Path
+    apt: LocalAptRepo
+    stack: Path
+    buildpack: Path
+
+    @property
+    def layout(self) -> Path:
+        return self.root / "stack-images"
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(self.repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    def commit(self, text: str) -> str:
+        (self.repo / "hello.txt").write_text(text)
+        self.git("commit", "-qam", text.strip())
+        return self.git("rev-parse", "HEAD")
+
+    def stack_command(self, command: str) -> str:
+        return ok(
+            "stack", command, str(self.stack),
+            "--run-image", f"oci:{self.layout}:run", "--build-image", f"oci:{self.layout}:build",
+        )  # fmt: skip
+
+    def package_builder(self, version: str) -> None:
+        descriptor = self.buildpack / "buildpack.toml"
+        text = descriptor.read_text()
+        descriptor.write_text(text.replace('version = "1.0.0"', f'version = "{version}"'))
+        builder_toml = self.root / "builder.toml"
+        builder_toml.write_text(
+            f"""[[buildpacks]]
+uri = "{self.buildpack}"
+
+[[order]]
+[[order.group]]
+id = "keep/tiny"
+
+[build]
+image = "cnbsdk/build:bookworm"
+
+[[run.images]]
+image = "oci:{self.layout}:run"
+"""
+        )
+        ok("package", "builder", str(builder_toml), "--output", BUILDER)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("keep-story")
+    with private_home(root / "home"), pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        apt = LocalAptRepo(root / "apt")
+        apt.add("keep-probe", "1.0-1")
+        apt.publish()
+        stack = stack_file(root / "stack.toml", apt, run=["keep-probe"], build=["keep-probe"])
+        repo = root / "repo"
+        repo.mkdir()
+        buildpack = root / "tiny"
+        shutil.copytree(TINY, buildpack)
+        w = World(root, repo, apt, stack, buildpack)
+        w.git("init", "-q", "-b", "main")
+        (repo / "hello.txt").write_text("hello 1\n")
+        w.git("add", ".")
+        w.git("commit", "-qm", "first")
+        w.stack_command("create")
+        w.package_builder("1.0.0")
+        yield w
+
+
+def reconcile() -> str:
+    return ok("reconcile")
+
+
+def build(number: int) -> dict:
+    return json.loads(ok("build", "status", "app", "-b", str(number), "--json"))
+
+
+def app_layers(reference: str) -> list[str]:
+    resolved, config = read_manifest_and_config(reference)
+    metadata = LifecycleMetadata.from_json(config.labels[LIFECYCLE_METADATA_LABEL])
+    top = list(config.diff_ids).index(metadata.run_image.top_layer)
+    return [layer.digest for layer in resolved.manifest.layers[top + 1 :]]
+
+
+def test_1_create_builds_with_config(world: World) -> None:
+    out = ok("image", "create", "app", "--tag", IMAGE, "--git", f"file://{world.repo}",
+             "--builder", BUILDER)  # fmt: skip
+    assert out == 'Image Resource "app" created\n'
+    out = reconcile()
+    assert "Build reason(s): CONFIG" in out
+    assert "app: build 1 SUCCESS" in out
+    first = build(1)
+    assert first["status"] == "success" and first["reasons"] == ["CONFIG"]
+    assert first["changes"][0]["old"] == {}
+    assert first["result"]["buildpacks"] == ["keep/tiny@1.0.0"]
+    assert first["inputs"]["revision"] == world.git("rev-parse", "HEAD")
+    tags = first["result"]["tags"]
+    assert tags[0] == IMAGE and tags[1].startswith(f"{IMAGE}:b1.")
+    assert read_manifest_and_config(tags[1])[0].digest == first["result"]["digest"]
+    assert "Every image is up to date" in reconcile()
+
+
+def test_2_a_commit_builds_with_commit(world: World) -> None:
+    old = world.git("rev-parse", "HEAD")
+    new = world.commit("hello 2\n")
+    reconcile()
+    second = build(2)
+    assert second["reasons"] == ["COMMIT"] and second["kind"] == "build"
+    assert (second["changes"][0]["old"], second["changes"][0]["new"]) == (old, new)
+    assert "tiny build: greeting is hello 2" in ok("build", "logs", "app", "-b", "2")
+
+
+def test_3_a_patched_stack_is_a_rebase_in_under_a_second(world: World) -> None:
+    before = app_layers(IMAGE)
+    old_run = build(2)["result"]["run_image"]
+    world.apt.add("keep-probe", "1.0-2", changelog=[
+        ChangelogEntry("1.0-2", "Fix a parser overflow (CVE-2099-0002)."),
+        ChangelogEntry("1.0-1", "Initial release."),
+    ])  # fmt: skip
+    world.apt.remove("keep-probe", "1.0-1")
+    world.apt.publish()
+    assert "CVE-2099-0002" in world.stack_command("update")
+    reconcile()
+    third = build(3)
+    assert third["reasons"] == ["STACK"] and third["kind"] == "rebase"
+    assert third["changes"][0]["old"] == old_run
+    assert third["changes"][0]["new"] == third["result"]["run_image"] != old_run
+    assert third["result"]["seconds"] < 1.0
+    assert app_layers(IMAGE) == before  # no app layer moved
+    assert "===> REBASE" in ok("build", "logs", "app", "-b", "3")
+
+
+def test_4_a_newer_buildpack_in_the_builder_rebuilds(world: World) -> None:
+    world.package_builder("1.1.0")
+    reconcile()
+    fourth = build(4)
+    assert fourth["reasons"] == ["BUILDPACK"] and fourth["kind"] == "build"
+    change = fourth["changes"][0]
+    assert (change["old"], change["new"]) == (["keep/tiny@1.0.0"], ["keep/tiny@1.1.0"])
+    assert fourth["result"]["buildpacks"] == ["keep/tiny@1.1.0"]
+
+
+def test_5_trigger_builds_with_trigger(world: World) -> None:
+    assert ok("image", "trigger", "app") == (
+        'Triggered build for Image Resource "app" with Build Number 5\n'
+    )
+    reconcile()
+    assert build(5)["reasons"] == ["TRIGGER"]
+    status = json.loads(ok("image", "status", "app", "--json"))
+    assert status["ready"] == "True" and status["latestImage"] == build(5)["result"]["image"]
+
+
+def test_6_build_list_shows_the_five_with_reasons_and_images(world: World) -> None:
+    lines = ok("build", "list", "app").splitlines()
+    assert lines[0].split() == ["BUILD", "STATUS", "BUILT", "IMAGE", "REASON", "IMAGE", "RESOURCE"]
+    rows = [line.split() for line in lines[1:]]
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("1", "SUCCESS", "CONFIG"),
+        ("2", "SUCCESS", "COMMIT"),
+        ("3", "SUCCESS", "STACK"),
+        ("4", "SUCCESS", "BUILDPACK"),
+        ("5", "SUCCESS", "TRIGGER"),
+    ]
+    assert all(r[2].startswith(f"{IMAGE}:latest@sha256:") for r in rows)
+    log = ok("build", "logs", "app", "-b", "2")
+    assert log.startswith("Build reason(s): COMMIT\n")
+
+
+def test_7_history_limits_prune_the_oldest_with_their_logs(world: World) -> None:
+    ok("image", "patch", "app", "--success-build-history-limit", "3")
+    ok("image", "trigger", "app")
+    reconcile()
+    numbers = [b["number"] for b in json.loads(ok("build", "list", "app", "--json"))]
+    assert numbers == [4, 5, 6]
+    gone = cnbsdk("build", "logs", "app", "-b", "2")
+    assert gone.exit_code == 1 and "has no build 2" in gone.output
+    from cnbsdk.keep.store import Store
+
+    with Store() as store:
+        assert store._db.execute("SELECT COUNT(*) FROM logs").fetchone()[0] == 3
