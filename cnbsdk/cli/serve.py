@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
+
+
+def _echo(line: str) -> None:
+    click.echo(line)
+    sys.stdout.flush()  # a service's log is read while it runs
 
 
 @click.command("serve")
@@ -31,7 +38,7 @@ def serve(poll_interval: float, no_poll: bool, jobs: int | None) -> None:
 
     with open_store() as store:
         service = Service(
-            store, poll_interval=poll_interval, poll=not no_poll, jobs=jobs, echo=click.echo
+            store, poll_interval=poll_interval, poll=not no_poll, jobs=jobs, echo=_echo
         )
         click.echo(
             f"Serving: {len(store.images())} image(s), polling "

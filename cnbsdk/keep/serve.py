@@ -65,11 +65,6 @@ class Service:
         """Loop until SIGTERM/SIGINT (or ``passes`` ticks, for tests)."""
         previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            for build in recover(self.store):
-                self.echo(
-                    f"Recovered: {build.image} build {build.number - 1} was cut off; "
-                    f"queued as build {build.number}"
-                )
             count = 0
             while not self.stopping and (passes is None or count < passes):
                 self.tick()
@@ -86,6 +81,13 @@ class Service:
 
     def tick(self) -> None:
         self._reap()
+        # Every tick, not only at start: a worker of a killed service may take a moment
+        # to die after its parent.
+        for build in recover(self.store):
+            self.echo(
+                f"Recovered: {build.image} build {build.number - 1} was cut off; "
+                f"queued as build {build.number}"
+            )
         now = time.time()
         poll_now = self.poll and now >= self._next_poll
         if poll_now:

@@ -14,8 +14,12 @@ buildpack runs in the default build image).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,3 +239,83 @@ def test_7_history_limits_prune_the_oldest_with_their_logs(world: World) -> None
 
     with Store() as store:
         assert store._db.execute("SELECT COUNT(*) FROM logs").fetchone()[0] == 3
+
+
+# -- the service: --wait, SIGKILL mid-build, restart -----------------------------------------
+
+
+def wait_for(predicate, timeout: float = 120.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def builds_of(name: str) -> list[dict]:
+    return json.loads(ok("build", "list", name, "--json"))
+
+
+def serve(root: Path, log_name: str) -> subprocess.Popen[bytes]:
+    log = (root / log_name).open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "cnbsdk.cli.main", "serve", "--poll-interval", "1", "--jobs", "2"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ),
+    )
+
+
+def test_8_create_wait_streams_the_first_build(world: World) -> None:
+    app = world.root / "slow-app"
+    app.mkdir()
+    (app / "hello.txt").write_text("slow hello\n")
+    out = ok("image", "create", "slow", "--tag", "keep-test/slow", "--local-path", str(app),
+             "--builder", BUILDER, "--wait")  # fmt: skip
+    assert "Build reason(s): CONFIG" in out and "tiny build: greeting is slow hello" in out
+    assert builds_of("slow")[0]["status"] == "success"
+
+
+def test_9_serve_killed_mid_build_recovers_and_builds_again(world: World) -> None:
+    app = world.root / "slow-app"
+    previous = read_manifest_and_config("keep-test/slow")[0].digest
+    (app / "sleep.txt").write_text("60\n")
+    service = serve(world.root, "serve-1.log")
+    try:
+
+        def sleeping() -> bool:
+            builds = builds_of("slow")
+            if len(builds) < 2 or builds[-1]["status"] != "building":
+                return False
+            return "tiny build: sleeping" in ok("build", "logs", "slow")
+
+        wait_for(sleeping, what="build 2 to be sleeping")
+        assert read_manifest_and_config("keep-test/slow")[0].digest == previous
+    finally:
+        service.send_signal(signal.SIGKILL)
+        service.wait()
+    assert builds_of("slow")[-1]["status"] == "building"  # what a SIGKILL leaves
+    assert read_manifest_and_config("keep-test/slow")[0].digest == previous
+    (app / "sleep.txt").unlink()
+    service = serve(world.root, "serve-2.log")
+    try:
+        wait_for(
+            lambda: any(b["number"] == 3 and b["status"] == "success" for b in builds_of("slow")),
+            what="build 3 to succeed",
+        )
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=120)
+    killed = build_of("slow", 2)
+    assert killed["status"] == "failure"
+    assert "ended before the build did" in killed["statusMessage"]
+    assert "tiny build: sleeping" in ok("build", "logs", "slow", "-b", "2")
+    again = build_of("slow", 3)
+    assert again["reasons"] == killed["reasons"] == ["COMMIT"]
+    assert read_manifest_and_config("keep-test/slow")[0].digest == again["result"]["digest"]
+    assert "build 2 was cut off; queued as build 3" in (world.root / "serve-2.log").read_text()
+
+
+def build_of(name: str, number: int) -> dict:
+    return json.loads(ok("build", "status", name, "-b", str(number), "--json"))
