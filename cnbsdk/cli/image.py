@@ -329,3 +329,59 @@ def delete(name: str) -> None:
     with open_store() as store:
         store.delete_image(name)
     click.echo(f'Image Resource "{name}" deleted')
+
+
+@image.command("export")
+@click.argument("name")
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["kpack"]),
+    default="kpack",
+    show_default=True,
+    help="What to write: kpack's resources (kpack.io/v1alpha2).",
+)
+@click.option(
+    "--registry",
+    metavar="HOST[/PREFIX]",
+    default="",
+    help="Where images that are not in a registry (local store, oci:) go for the cluster.",
+)
+@click.option("-n", "--namespace", default="default", show_default=True, help="The namespace.")
+def export(name: str, export_format: str, registry: str, namespace: str) -> None:
+    """Print the kpack Image, ClusterBuilder, ClusterStore and ClusterStack for NAME."""
+    import yaml
+
+    from cnbsdk.distribution.builder_inspect import read_builder
+    from cnbsdk.distribution.default_builder import DEFAULT_BUILDER
+    from cnbsdk.keep.inputs import default_builder, resolve_builder
+    from cnbsdk.keep.kpack_export import StackImages, builder_order, export_kpack
+
+    with open_store() as store:
+        spec = store.image(name)
+    reference = spec.builder or default_builder()
+    state = resolve_builder(reference)  # makes the default builder when it is missing
+    info = read_builder(reference)
+    if reference == DEFAULT_BUILDER:
+        from cnbsdk.lifecycle.default_stack import default_stack
+
+        stack_images = default_stack()
+        build_image = stack_images.build_image
+    else:
+        build_image = reference  # a builder image is its own build image
+    exported = export_kpack(
+        spec,
+        builder=reference,
+        order=builder_order(info.order),
+        stack=StackImages(state.stack_id, build_image, state.run_image_name),
+        registry=registry,
+        namespace=namespace,
+    )
+    lines = [f"# kpack resources for the cnbsdk image {name!r} (cnbsdk image export)"]
+    if exported.copies:
+        lines.append("# Push these images first:")
+        lines += [f"#   cnbsdk copy {src} docker://{dst}" for src, dst in exported.copies]
+    click.echo("\n".join(lines))
+    click.echo(
+        yaml.safe_dump_all(exported.resources, sort_keys=False, explicit_start=True).rstrip()
+    )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from cnbsdk.cli.main import cli
@@ -319,3 +320,80 @@ def test_9_serve_killed_mid_build_recovers_and_builds_again(world: World) -> Non
 
 def build_of(name: str, number: int) -> dict:
     return json.loads(ok("build", "status", name, "-b", str(number), "--json"))
+
+
+# -- moving the image to kpack ---------------------------------------------------------------
+
+KPACK = Path(__file__).parent / "kpack"
+
+
+def kpack_validator(kind: str):  # type: ignore[no-untyped-def]
+    """kpack's published schema for ``kind``, strict about unknown fields (SOURCE.md)."""
+    import jsonschema
+
+    definitions = json.loads((KPACK / "kpack-v1alpha2-definitions.json").read_text())
+    strict = _strict(definitions["definitions"])
+    root = dict(strict[f"kpack.build.v1alpha2.{kind}"])
+    root["required"] = [r for r in root.get("required", []) if r != "status"]  # set by kpack
+    return jsonschema.Draft4Validator({**root, "definitions": strict})
+
+
+def _strict(node):  # type: ignore[no-untyped-def]
+    if isinstance(node, dict):
+        out = {k: _strict(v) for k, v in node.items()}
+        if "properties" in out and "additionalProperties" not in out:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(node, list):
+        return [_strict(v) for v in node]
+    return node
+
+
+def crd(kind: str) -> dict:
+    return yaml.safe_load((KPACK / f"crd-{kind.lower()}.yaml").read_text())
+
+
+def test_10_export_writes_kpack_resources_that_kpacks_schemas_accept(world: World) -> None:
+    ok("image", "create", "web", "--tag", "registry.example/team/web",
+       "--blob", "https://files.example/web.tgz", "--sub-path", "app", "--builder", BUILDER,
+       "-e", "BP_X=1", "--additional-tag", "registry.example/team/web:prod")  # fmt: skip
+    out = ok("image", "export", "web", "--format", "kpack", "--registry", "registry.example/cnb")
+    documents = list(yaml.safe_load_all(out))
+    kinds = [d["kind"] for d in documents]
+    assert kinds == ["ClusterStack", "ClusterStore", "ClusterBuilder", "Image"]
+    for document in documents:
+        errors = sorted(kpack_validator(document["kind"]).iter_errors(document), key=str)
+        assert errors == [], [e.message for e in errors]
+        definition = crd(document["kind"])["spec"]
+        group, _, version = document["apiVersion"].partition("/")
+        assert group == definition["group"]
+        assert version in [v["name"] for v in definition["versions"] if v["served"]]
+        namespaced = definition["scope"] == "Namespaced"
+        assert ("namespace" in document["metadata"]) == namespaced
+    stack, store, builder, image = documents
+    assert image["spec"]["source"] == {
+        "blob": {"url": "https://files.example/web.tgz"},
+        "subPath": "app",
+    }
+    assert image["spec"]["build"]["env"] == [{"name": "BP_X", "value": "1"}]
+    assert image["spec"]["tag"] == "registry.example/team/web:latest"
+    assert image["spec"]["builder"] == {
+        "kind": "ClusterBuilder",
+        "name": builder["metadata"]["name"],
+    }
+    assert builder["spec"]["order"] == [{"group": [{"id": "keep/tiny", "version": "1.1.0"}]}]
+    assert store["spec"]["sources"] == [{"image": "registry.example/cnb/keep-test/builder:1"}]
+    assert stack["spec"]["runImage"]["image"] == "registry.example/cnb/stack-images:run"
+    assert (
+        f"# Push these images first:\n#   cnbsdk copy {BUILDER} docker://registry.example/cnb/keep-test/builder:1"
+        in out
+    )
+
+
+def test_11_export_refuses_what_a_cluster_cannot_reach(world: World) -> None:
+    result = cnbsdk("image", "export", "app", "--format", "kpack")
+    assert result.exit_code == 1
+    assert result.output.startswith("error: the Git URL file://") and result.output.count("\n") == 1
+    result = cnbsdk("image", "export", "web", "--format", "kpack")
+    assert result.exit_code == 1
+    assert "give --registry HOST[/PREFIX]" in result.output and result.output.count("\n") == 1
