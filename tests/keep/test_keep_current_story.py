@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -397,3 +398,71 @@ def test_11_export_refuses_what_a_cluster_cannot_reach(world: World) -> None:
     result = cnbsdk("image", "export", "web", "--format", "kpack")
     assert result.exit_code == 1
     assert "give --registry HOST[/PREFIX]" in result.output and result.output.count("\n") == 1
+
+
+# -- when things go wrong -----------------------------------------------------------------
+
+
+def test_12_a_failed_build_keeps_its_log_and_leaves_the_image(world: World) -> None:
+    app = world.root / "slow-app"
+    before = read_manifest_and_config("keep-test/slow")[0].digest
+    (app / "fail.txt").write_text("please\n")
+    result = cnbsdk("reconcile", "slow")
+    assert result.exit_code == 1 and "FAILURE" in result.output
+    failed = builds_of("slow")[-1]
+    assert failed["status"] == "failure" and failed["reasons"] == ["COMMIT"]
+    assert "failing as fail.txt asks" in ok("build", "logs", "slow")
+    assert read_manifest_and_config("keep-test/slow")[0].digest == before
+    status = json.loads(ok("image", "status", "slow", "--json"))
+    assert status["ready"] == "False" and f"build {failed['number']} failed" in status["message"]
+    assert "Every image is up to date" in ok("reconcile", "slow")  # kpack: no retry by itself
+    (app / "fail.txt").unlink()
+    ok("reconcile", "slow")
+    assert builds_of("slow")[-1]["status"] == "success"
+
+
+def test_13_an_unreachable_source_is_shown_and_backs_off_without_blocking_others(
+    world: World,
+) -> None:
+    gone = world.root / "gone-repo"
+    shutil.copytree(world.repo, gone)
+    ok("image", "create", "gone", "--tag", "keep-test/gone", "--git", f"file://{gone}",
+       "--builder", BUILDER)  # fmt: skip
+    shutil.rmtree(gone)
+    ok("image", "trigger", "slow")
+    result = cnbsdk("reconcile")
+    assert result.exit_code == 1
+    assert "gone: cannot resolve: cannot read the Git repository" in result.output
+    assert "slow: build" in result.output and "SUCCESS" in result.output
+    status = json.loads(ok("image", "status", "gone", "--json"))
+    assert "cannot read the Git repository" in status["message"]
+    assert "cannot resolve the inputs" in ok("image", "status", "gone")
+    from cnbsdk.keep.reconcile import plan_image
+    from cnbsdk.keep.store import Store
+
+    with Store() as store:
+        row = store.image_row("gone")
+        assert row["resolution_failures"] == 1 and row["next_attempt_at"] > time.time() + 20
+        # within the back-off, serve's pass leaves it alone
+        assert plan_image(store, store.image("gone"), {}) is None
+        assert store.image_row("gone")["resolution_failures"] == 1
+    ok("image", "delete", "gone")
+
+
+def test_14_the_delivery_hook_gets_the_record_and_its_failure_is_recorded(world: World) -> None:
+    received = world.root / "delivered.json"
+    ok("image", "patch", "slow", "--delivery-command", f"cat > {received}")
+    ok("image", "trigger", "slow")
+    ok("reconcile", "slow")
+    delivered = json.loads(received.read_text())
+    last = builds_of("slow")[-1]
+    assert delivered["number"] == last["number"] and delivered["reasons"] == ["TRIGGER"]
+    assert delivered["result"]["digest"] == last["result"]["digest"]
+    assert last["result"]["delivery"] == "delivered (attempt 1)"
+    ok("image", "patch", "slow", "--delivery-command", "echo refused >&2; exit 3")
+    ok("image", "trigger", "slow")
+    ok("reconcile", "slow")
+    last = builds_of("slow")[-1]
+    assert last["status"] == "success"
+    assert last["result"]["delivery"] == "failed after 3 attempts: exit 3: refused"
+    assert re.search(r"\nDelivery:\s+failed after 3 attempts", ok("build", "status", "slow"))
