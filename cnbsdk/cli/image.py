@@ -278,12 +278,13 @@ def status(name: str, output: str, as_json: bool) -> None:
         return
     spec = data["spec"]
     source = spec["source"]
-    lines = [
+    # (key, value) rows; a value of None makes the key a block title
+    lines: list[tuple[str, str | None]] = [
         ("Status", data["ready"]),
         ("Message", data["message"]),
         ("LatestImage", data["latestImage"]),
-        ("", ""),
-        ("Source", ""),
+        ("", None),
+        ("Source", None),
         ("Type", {"git": "GitUrl", "local": "Local Source", "blob": "Blob"}[source["kind"]]),
         ("Url", source["url"]),
     ]
@@ -291,14 +292,14 @@ def status(name: str, output: str, as_json: bool) -> None:
         lines.append(("Revision", source["revision"]))
     if source.get("sub_path"):
         lines.append(("Sub Path", source["sub_path"]))
-    lines += [("", ""), ("Builder Ref", spec["builder"] or "(the default builder)")]
+    lines += [("", None), ("Builder Ref", spec["builder"] or "(the default builder)")]
     blocks = (
         ("Last Successful Build", "lastSuccessfulBuild"),
         ("Last Failed Build", "lastFailedBuild"),
     )
     for title, key in blocks:
         build = data.get(key)
-        lines += [("", ""), (title, "")]
+        lines += [("", None), (title, None)]
         lines += [
             ("Id", str(build["number"]) if build else ""),
             ("Build Reason", ",".join(build["reasons"]) if build else ""),
@@ -306,7 +307,7 @@ def status(name: str, output: str, as_json: bool) -> None:
         ]
     width = max(len(k) for k, _ in lines) + 2
     for key, value in lines:
-        click.echo(f"{key + ':' if key and value != '' else key:<{width}}{value}".rstrip())
+        click.echo(key if value is None else f"{key + ':':<{width}}{value}".rstrip())
 
 
 @image.command("trigger")

@@ -466,3 +466,22 @@ def test_14_the_delivery_hook_gets_the_record_and_its_failure_is_recorded(world:
     assert last["status"] == "success"
     assert last["result"]["delivery"] == "failed after 3 attempts: exit 3: refused"
     assert re.search(r"\nDelivery:\s+failed after 3 attempts", ok("build", "status", "slow"))
+
+
+def test_15_build_logs_follow_prints_a_running_build_to_its_end(world: World) -> None:
+    app = world.root / "slow-app"
+    ok("image", "patch", "slow", "--delivery-command", "")
+    (app / "sleep.txt").write_text("3\n")
+    service = serve(world.root, "serve-3.log")
+    try:
+        wait_for(lambda: builds_of("slow")[-1]["status"] == "building", what="a running build")
+        followed = ok("build", "logs", "slow", "--follow")
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=120)
+        (app / "sleep.txt").unlink()
+    assert "Build reason(s): COMMIT" in followed
+    assert "tiny build: sleeping 3s" in followed
+    assert followed.rstrip().endswith(
+        "Build successful: " + builds_of("slow")[-1]["result"]["image"]
+    )
