@@ -81,6 +81,7 @@ def run_build(store: Store, record: BuildRecord, *, echo: Echo | None = None) ->
                 digest = _rebase(spec, record, log)
             else:
                 log("===> BUILD")
+                record = _current_content(store, spec, record, log)
                 digest = _build(spec, record, log)
             log("===> COMPLETION")
             tags = _write_tags(spec, record.number, when, log)
@@ -118,6 +119,25 @@ def run_build(store: Store, record: BuildRecord, *, echo: Echo | None = None) ->
         store.set_delivery(record.id, said)
         finished = store.build_by_id(record.id)
     return finished
+
+
+def _current_content(store: Store, spec: ImageSpec, record: BuildRecord, log: Echo) -> BuildRecord:
+    """A local directory or blob is built as it is now (a Git source is checked out at the
+    recorded commit): the record says which content that was."""
+    from dataclasses import replace
+
+    from cnbsdk.keep.inputs import resolve_source
+    from cnbsdk.keep.model import GIT
+
+    if spec.source.kind == GIT:
+        return record
+    revision = resolve_source(spec.source)
+    if revision == record.inputs.revision:
+        return record
+    log(f"The source changed since this build was queued: building {revision}")
+    inputs = replace(record.inputs, revision=revision)
+    store.set_inputs(record.id, inputs)
+    return replace(record, inputs=inputs)
 
 
 def _build(spec: ImageSpec, record: BuildRecord, log: Echo) -> str:

@@ -273,6 +273,14 @@ class Store:
             )
             return cursor.rowcount == 1
 
+    def set_inputs(self, build_id: int, inputs: Inputs) -> None:
+        """What the build really used, when it differs from what it was queued with."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE builds SET inputs = ? WHERE id = ?",
+                (json.dumps(inputs.to_json()), build_id),
+            )
+
     def finish(
         self,
         build_id: int,

@@ -485,3 +485,31 @@ def test_15_build_logs_follow_prints_a_running_build_to_its_end(world: World) ->
     assert followed.rstrip().endswith(
         "Build successful: " + builds_of("slow")[-1]["result"]["image"]
     )
+
+
+def test_16_the_default_builder_is_followed_and_any_destination_works(world: World) -> None:
+    """No --builder: the default builder. A new default run image (what `stack update
+    --default` writes) remakes it, and the next pass rebases the image. The destination is
+    an OCI layout, with the build-number tag beside it."""
+    from cnbsdk.lifecycle.default_stack import DEFAULT_RUN_IMAGE
+    from tests.image_helpers import relabel
+
+    app = world.root / "hello-app"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "apps" / "hello-app", app)
+    layout = world.root / "out"
+    layout.mkdir()
+    ok("image", "create", "dflt", "--tag", f"oci:{layout}:dflt", "--local-path", str(app))
+    ok("reconcile", "dflt")
+    first = build_of("dflt", 1)
+    assert first["status"] == "success" and first["inputs"]["builder"] == "cnbsdk/builder:bookworm"
+    assert first["result"]["tags"][1].startswith(f"oci:{layout}:dflt-b1.")
+    assert (
+        read_manifest_and_config(first["result"]["tags"][1])[0].digest == first["result"]["digest"]
+    )
+    relabel(DEFAULT_RUN_IMAGE, DEFAULT_RUN_IMAGE, {"dev.cnbsdk.tests.patched": "1"})
+    out = ok("reconcile", "dflt")
+    assert "Creating the default builder" in out or "dflt: build 2 SUCCESS" in out
+    second = build_of("dflt", 2)
+    assert second["reasons"] == ["STACK"] and second["kind"] == "rebase"
+    assert second["inputs"]["builder_digest"] != first["inputs"]["builder_digest"]
+    assert second["result"]["run_image"] != first["result"]["run_image"]
