@@ -213,6 +213,7 @@ def patch(name: str, tag: str | None, delete_env: tuple[str, ...], **options: An
             spec,
             check_source=spec.source != old.source,
             check_builder=spec.builder != old.builder,
+            check_tags=(spec.tag, spec.additional_tags) != (old.tag, old.additional_tags),
         )
         if spec == old:
             click.echo(f'Image Resource "{name}" is unchanged')

@@ -3,6 +3,7 @@ nothing is written (``image create``/``image patch``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -10,17 +11,23 @@ from pathlib import Path
 
 from cnbsdk.errors import CnbError
 from cnbsdk.keep.model import BLOB, GIT, LOCAL, ImageSpec, KeepError, Source, check_name
-from cnbsdk.oci.reference import DOCKER_ARCHIVE, OCI, parse_reference
+from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, OCI, ImageRef, parse_reference
 
 GIT_TIMEOUT = 60
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def check_spec(spec: ImageSpec, *, check_source: bool = True, check_builder: bool = True) -> None:
+def check_spec(
+    spec: ImageSpec,
+    *,
+    check_source: bool = True,
+    check_builder: bool = True,
+    check_tags: bool = True,
+) -> None:
     check_name(spec.name)
-    check_destination(spec.tag, field="--tag")
+    check_destination(spec.tag, field="--tag", registry_checks=check_tags)
     for tag in spec.additional_tags:
-        check_destination(tag, field="--additional-tag")
+        check_destination(tag, field="--additional-tag", registry_checks=check_tags)
     for name, _value in spec.env:
         if not _ENV_NAME.match(name):
             raise KeepError(f"env name {name!r} is not a valid variable name", field="--env")
@@ -36,7 +43,7 @@ def check_spec(spec: ImageSpec, *, check_source: bool = True, check_builder: boo
         check_builder_ref(spec.builder)
 
 
-def check_destination(reference: str, *, field: str) -> None:
+def check_destination(reference: str, *, field: str, registry_checks: bool = True) -> None:
     """A reference cnbsdk can write: parsed, and for a layout or archive a directory we may
     write in (a registry's permission shows at the first push)."""
     try:
@@ -50,6 +57,39 @@ def check_destination(reference: str, *, field: str) -> None:
         parent = target if target.is_dir() else target.parent
         if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
             raise KeepError(f"cannot write the destination {reference!r} ({parent})", field=field)
+    elif ref.transport == DOCKER and registry_checks:
+        try:
+            check_registry_push(ref)
+        except CnbError as error:
+            raise KeepError(
+                f"cannot write the destination {reference!r}: {error}", field=field
+            ) from None
+
+
+def check_registry_push(ref: ImageRef) -> None:
+    """Push access, asked as kpack's prepare step asks it: start a blob upload in the
+    repository (and cancel it); nothing is written."""
+    from cnbsdk.errors import RegistryError
+    from cnbsdk.oci.registry.client import RegistryClient, registry_error_text
+    from cnbsdk.oci.registry.upload import push_scope
+
+    client = RegistryClient(ref.registry)
+    try:
+        path = f"/v2/{ref.repository}/blobs/uploads/"
+        response = client.retrying(
+            f"start an upload to {ref.repository}",
+            lambda: client.send("POST", path, scope=push_scope(ref.repository)),
+        )
+        response.close()
+        location = response.headers.get("Location")
+        if response.status_code != 202 or not location:
+            raise RegistryError(
+                f"registry {ref.registry}: {ref.repository}: {registry_error_text(response)}"
+            )
+        with contextlib.suppress(CnbError, OSError):
+            client.send("DELETE", location, scope=push_scope(ref.repository)).close()
+    finally:
+        client.close()
 
 
 def check_source_reachable(source: Source) -> None:

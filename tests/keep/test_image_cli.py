@@ -150,3 +150,21 @@ def test_a_corrupt_store_is_one_line(home: Path) -> None:
     (home / "keep.db").write_bytes(b"\x00garbage" * 500)
     line = one_error_line(cnbsdk("image", "list"))
     assert f"{home / 'keep.db'}: is not a usable cnbsdk store" in line
+
+
+@pytest.mark.registry
+def test_a_registry_we_may_not_push_to_is_refused_before_anything_is_written(
+    home: Path,
+    app: Path,
+    registry,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    tag = f"{registry.host}/team/app"
+    line = one_error_line(cnbsdk("image", "create", "app", "--tag", tag, "--local-path", str(app)))
+    assert f"--tag: cannot write the destination '{tag}'" in line
+    assert registry.password not in line
+    assert json.loads(cnbsdk("image", "list", "--json").output) == []
+    for name, value in registry.auth_env().items():
+        monkeypatch.setenv(name, value)
+    created = cnbsdk("image", "create", "app", "--tag", tag, "--local-path", str(app))
+    assert created.exit_code == 0, created.output

@@ -355,9 +355,9 @@ def crd(kind: str) -> dict:
 
 
 def test_10_export_writes_kpack_resources_that_kpacks_schemas_accept(world: World) -> None:
-    ok("image", "create", "web", "--tag", "registry.example/team/web",
+    ok("image", "create", "web", "--tag", "keep-test/web",
        "--blob", "https://files.example/web.tgz", "--sub-path", "app", "--builder", BUILDER,
-       "-e", "BP_X=1", "--additional-tag", "registry.example/team/web:prod")  # fmt: skip
+       "-e", "BP_X=1", "--additional-tag", "keep-test/web:prod")  # fmt: skip
     out = ok("image", "export", "web", "--format", "kpack", "--registry", "registry.example/cnb")
     documents = list(yaml.safe_load_all(out))
     kinds = [d["kind"] for d in documents]
@@ -377,7 +377,8 @@ def test_10_export_writes_kpack_resources_that_kpacks_schemas_accept(world: Worl
         "subPath": "app",
     }
     assert image["spec"]["build"]["env"] == [{"name": "BP_X", "value": "1"}]
-    assert image["spec"]["tag"] == "registry.example/team/web:latest"
+    assert image["spec"]["tag"] == "registry.example/cnb/keep-test/web:latest"
+    assert image["spec"]["additionalTags"] == ["registry.example/cnb/keep-test/web:prod"]
     assert image["spec"]["builder"] == {
         "kind": "ClusterBuilder",
         "name": builder["metadata"]["name"],
