@@ -39,7 +39,9 @@ TINY = Path(__file__).parent / "fixtures" / "tiny"
 IMAGE = "keep-test/app"
 BUILDER = "keep-test/builder:1"
 
-pytestmark = pytest.mark.slow
+# The tests are the story's steps, in order, on one module-scoped world: under xdist keep
+# them on one worker (`-n 2 --dist loadgroup`, or `--dist loadfile`).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("keep-story")]
 
 
 def cnbsdk(*args: str) -> Result:
@@ -418,7 +420,8 @@ def test_12_a_failed_build_keeps_its_log_and_leaves_the_image(world: World) -> N
     assert status["ready"] == "False" and f"build {failed['number']} failed" in status["message"]
     assert "Every image is up to date" in ok("reconcile", "slow")  # kpack: no retry by itself
     (app / "fail.txt").unlink()
-    ok("reconcile", "slow")
+    out = ok("image", "patch", "slow", "--wait")  # nothing to patch: just build what changed
+    assert out.startswith('Image Resource "slow" is unchanged\nBuild reason(s): COMMIT\n')
     assert builds_of("slow")[-1]["status"] == "success"
 
 
