@@ -1,14 +1,18 @@
-"""The whole keep-current story as a user lives it, one module-scoped image:
+"""The whole keep-current story as a user lives it, as one test of steps in order:
 
 create the image → build 1 CONFIG; commit → build 2 COMMIT; a patched OS package in the
 stack (``cnbsdk stack update``) → build 3 STACK, a rebase (no app layer moved, under a
 second); a newer buildpack in the builder → build 4 BUILDPACK, a rebuild; ``image trigger``
 → build 5 TRIGGER; ``build list`` shows the five, ``build logs -b 2`` shows build 2's log,
-and the history limit prunes the oldest records with their logs.
+and the history limit prunes the oldest records with their logs. Then: ``image create
+--wait``; ``cnbsdk serve`` SIGKILLed mid-build and restarted (the build marked failed and
+built again, the previous image readable throughout); ``image export --format kpack``
+checked against kpack's schemas; a failed build; an unreachable source; the delivery hook;
+``build logs --follow``; an image on the default builder through a run-image patch.
 
 Starts: git (a repository the test makes), apt-get/dpkg-deb/apt-ftparchive (a local apt
 repository for the run image's stack, as tests/stacks does), bubblewrap (the tiny bash
-buildpack runs in the default build image).
+buildpack runs in the default build image), ``cnbsdk serve`` as a process.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +42,7 @@ TINY = Path(__file__).parent / "fixtures" / "tiny"
 IMAGE = "keep-test/app"
 BUILDER = "keep-test/builder:1"
 
-# The tests are the story's steps, in order, on one module-scoped world: under xdist keep
-# them on one worker (`-n 2 --dist loadgroup`, or `--dist loadfile`).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("keep-story")]
+pytestmark = pytest.mark.slow
 
 
 def cnbsdk(*args: str) -> Result:
@@ -110,7 +111,9 @@ image = "oci:{self.layout}:run"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def story_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The stack, the builder and the Git repository, made once; its CNBSDK_HOME is set
+    only while the story runs (``world``)."""
     root = tmp_path_factory.mktemp("keep-story")
     with private_home(root / "home"), pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
@@ -129,7 +132,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w.git("commit", "-qm", "first")
         w.stack_command("create")
         w.package_builder("1.0.0")
-        yield w
+    return w
+
+
+@pytest.fixture
+def world(story_world: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    monkeypatch.setenv("CNBSDK_HOME", str(story_world.root / "home"))
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    monkeypatch.chdir(story_world.root)
+    return story_world
 
 
 def reconcile() -> str:
@@ -147,7 +158,7 @@ def app_layers(reference: str) -> list[str]:
     return [layer.digest for layer in resolved.manifest.layers[top + 1 :]]
 
 
-def test_1_create_builds_with_config(world: World) -> None:
+def step_1_create_builds_with_config(world: World) -> None:
     out = ok("image", "create", "app", "--tag", IMAGE, "--git", f"file://{world.repo}",
              "--builder", BUILDER)  # fmt: skip
     assert out == 'Image Resource "app" created\n'
@@ -165,7 +176,7 @@ def test_1_create_builds_with_config(world: World) -> None:
     assert "Every image is up to date" in reconcile()
 
 
-def test_2_a_commit_builds_with_commit(world: World) -> None:
+def step_2_a_commit_builds_with_commit(world: World) -> None:
     old = world.git("rev-parse", "HEAD")
     new = world.commit("hello 2\n")
     reconcile()
@@ -175,7 +186,7 @@ def test_2_a_commit_builds_with_commit(world: World) -> None:
     assert "tiny build: greeting is hello 2" in ok("build", "logs", "app", "-b", "2")
 
 
-def test_3_a_patched_stack_is_a_rebase_in_under_a_second(world: World) -> None:
+def step_3_a_patched_stack_is_a_rebase_in_under_a_second(world: World) -> None:
     before = app_layers(IMAGE)
     old_run = build(2)["result"]["run_image"]
     world.apt.add("keep-probe", "1.0-2", changelog=[
@@ -195,7 +206,7 @@ def test_3_a_patched_stack_is_a_rebase_in_under_a_second(world: World) -> None:
     assert "===> REBASE" in ok("build", "logs", "app", "-b", "3")
 
 
-def test_4_a_newer_buildpack_in_the_builder_rebuilds(world: World) -> None:
+def step_4_a_newer_buildpack_in_the_builder_rebuilds(world: World) -> None:
     world.package_builder("1.1.0")
     reconcile()
     fourth = build(4)
@@ -205,7 +216,7 @@ def test_4_a_newer_buildpack_in_the_builder_rebuilds(world: World) -> None:
     assert fourth["result"]["buildpacks"] == ["keep/tiny@1.1.0"]
 
 
-def test_5_trigger_builds_with_trigger(world: World) -> None:
+def step_5_trigger_builds_with_trigger(world: World) -> None:
     assert ok("image", "trigger", "app") == (
         'Triggered build for Image Resource "app" with Build Number 5\n'
     )
@@ -215,7 +226,7 @@ def test_5_trigger_builds_with_trigger(world: World) -> None:
     assert status["ready"] == "True" and status["latestImage"] == build(5)["result"]["image"]
 
 
-def test_6_build_list_shows_the_five_with_reasons_and_images(world: World) -> None:
+def step_6_build_list_shows_the_five_with_reasons_and_images(world: World) -> None:
     lines = ok("build", "list", "app").splitlines()
     assert lines[0].split() == ["BUILD", "STATUS", "BUILT", "IMAGE", "REASON", "IMAGE", "RESOURCE"]
     rows = [line.split() for line in lines[1:]]
@@ -231,7 +242,7 @@ def test_6_build_list_shows_the_five_with_reasons_and_images(world: World) -> No
     assert log.startswith("Build reason(s): COMMIT\n")
 
 
-def test_7_history_limits_prune_the_oldest_with_their_logs(world: World) -> None:
+def step_7_history_limits_prune_the_oldest_with_their_logs(world: World) -> None:
     ok("image", "patch", "app", "--success-build-history-limit", "3")
     ok("image", "trigger", "app")
     reconcile()
@@ -271,7 +282,7 @@ def serve(root: Path, log_name: str) -> subprocess.Popen[bytes]:
     )
 
 
-def test_8_create_wait_streams_the_first_build(world: World) -> None:
+def step_8_create_wait_streams_the_first_build(world: World) -> None:
     app = world.root / "slow-app"
     app.mkdir()
     (app / "hello.txt").write_text("slow hello\n")
@@ -281,7 +292,7 @@ def test_8_create_wait_streams_the_first_build(world: World) -> None:
     assert builds_of("slow")[0]["status"] == "success"
 
 
-def test_9_serve_killed_mid_build_recovers_and_builds_again(world: World) -> None:
+def step_9_serve_killed_mid_build_recovers_and_builds_again(world: World) -> None:
     app = world.root / "slow-app"
     previous = read_manifest_and_config("keep-test/slow")[0].digest
     (app / "sleep.txt").write_text("60\n")
@@ -356,7 +367,7 @@ def crd(kind: str) -> dict:
     return yaml.safe_load((KPACK / f"crd-{kind.lower()}.yaml").read_text())
 
 
-def test_10_export_writes_kpack_resources_that_kpacks_schemas_accept(world: World) -> None:
+def step_10_export_writes_kpack_resources_that_kpacks_schemas_accept(world: World) -> None:
     ok("image", "create", "web", "--tag", "keep-test/web",
        "--blob", "https://files.example/web.tgz", "--sub-path", "app", "--builder", BUILDER,
        "-e", "BP_X=1", "--additional-tag", "keep-test/web:prod")  # fmt: skip
@@ -394,7 +405,7 @@ def test_10_export_writes_kpack_resources_that_kpacks_schemas_accept(world: Worl
     )
 
 
-def test_11_export_refuses_what_a_cluster_cannot_reach(world: World) -> None:
+def step_11_export_refuses_what_a_cluster_cannot_reach(world: World) -> None:
     result = cnbsdk("image", "export", "app", "--format", "kpack")
     assert result.exit_code == 1
     assert result.output.startswith("error: the Git URL file://") and result.output.count("\n") == 1
@@ -406,7 +417,7 @@ def test_11_export_refuses_what_a_cluster_cannot_reach(world: World) -> None:
 # -- when things go wrong -----------------------------------------------------------------
 
 
-def test_12_a_failed_build_keeps_its_log_and_leaves_the_image(world: World) -> None:
+def step_12_a_failed_build_keeps_its_log_and_leaves_the_image(world: World) -> None:
     app = world.root / "slow-app"
     before = read_manifest_and_config("keep-test/slow")[0].digest
     (app / "fail.txt").write_text("please\n")
@@ -425,7 +436,7 @@ def test_12_a_failed_build_keeps_its_log_and_leaves_the_image(world: World) -> N
     assert builds_of("slow")[-1]["status"] == "success"
 
 
-def test_13_an_unreachable_source_is_shown_and_backs_off_without_blocking_others(
+def step_13_an_unreachable_source_is_shown_and_backs_off_without_blocking_others(
     world: World,
 ) -> None:
     gone = world.root / "gone-repo"
@@ -453,7 +464,7 @@ def test_13_an_unreachable_source_is_shown_and_backs_off_without_blocking_others
     ok("image", "delete", "gone")
 
 
-def test_14_the_delivery_hook_gets_the_record_and_its_failure_is_recorded(world: World) -> None:
+def step_14_the_delivery_hook_gets_the_record_and_its_failure_is_recorded(world: World) -> None:
     received = world.root / "delivered.json"
     ok("image", "patch", "slow", "--delivery-command", f"cat > {received}")
     ok("image", "trigger", "slow")
@@ -472,7 +483,7 @@ def test_14_the_delivery_hook_gets_the_record_and_its_failure_is_recorded(world:
     assert re.search(r"\nDelivery:\s+failed after 3 attempts", ok("build", "status", "slow"))
 
 
-def test_15_build_logs_follow_prints_a_running_build_to_its_end(world: World) -> None:
+def step_15_build_logs_follow_prints_a_running_build_to_its_end(world: World) -> None:
     app = world.root / "slow-app"
     ok("image", "patch", "slow", "--delivery-command", "")
     (app / "sleep.txt").write_text("3\n")
@@ -491,7 +502,7 @@ def test_15_build_logs_follow_prints_a_running_build_to_its_end(world: World) ->
     )
 
 
-def test_16_the_default_builder_is_followed_and_any_destination_works(world: World) -> None:
+def step_16_the_default_builder_is_followed_and_any_destination_works(world: World) -> None:
     """No --builder: the default builder. A new default run image (what `stack update
     --default` writes) remakes it, and the next pass rebases the image. The destination is
     an OCI layout, with the build-number tag beside it."""
@@ -517,3 +528,30 @@ def test_16_the_default_builder_is_followed_and_any_destination_works(world: Wor
     assert second["reasons"] == ["STACK"] and second["kind"] == "rebase"
     assert second["inputs"]["builder_digest"] != first["inputs"]["builder_digest"]
     assert second["result"]["run_image"] != first["result"]["run_image"]
+
+
+STEPS = [
+    step_1_create_builds_with_config,
+    step_2_a_commit_builds_with_commit,
+    step_3_a_patched_stack_is_a_rebase_in_under_a_second,
+    step_4_a_newer_buildpack_in_the_builder_rebuilds,
+    step_5_trigger_builds_with_trigger,
+    step_6_build_list_shows_the_five_with_reasons_and_images,
+    step_7_history_limits_prune_the_oldest_with_their_logs,
+    step_8_create_wait_streams_the_first_build,
+    step_9_serve_killed_mid_build_recovers_and_builds_again,
+    step_10_export_writes_kpack_resources_that_kpacks_schemas_accept,
+    step_11_export_refuses_what_a_cluster_cannot_reach,
+    step_12_a_failed_build_keeps_its_log_and_leaves_the_image,
+    step_13_an_unreachable_source_is_shown_and_backs_off_without_blocking_others,
+    step_14_the_delivery_hook_gets_the_record_and_its_failure_is_recorded,
+    step_15_build_logs_follow_prints_a_running_build_to_its_end,
+    step_16_the_default_builder_is_followed_and_any_destination_works,
+]
+
+
+def test_the_story(world: World) -> None:
+    """The steps above, in order, as one test: each builds on the state the previous ones
+    left (so no test runner can split them across workers). A failure names its step."""
+    for step in STEPS:
+        step(world)

@@ -51,4 +51,3 @@ def test_with_polling_every_image_is_resolved(home: Path, tmp_path: Path) -> Non
         Service(store, poll=True, echo=lines.append).tick()
         assert looked_at(store) == {"new", "current"}
         assert any(line.startswith("current: cannot resolve:") for line in lines)
-
