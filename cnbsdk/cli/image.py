@@ -115,6 +115,8 @@ def image() -> None:
 @_source_options
 def create(name: str, tag: str, **options: Any) -> None:
     """Create the image record NAME; its first build (CONFIG) runs on the next reconcile."""
+    from dataclasses import replace
+
     from cnbsdk.keep.model import Delivery, ImageSpec, KeepError
     from cnbsdk.keep.validate import check_spec
 
@@ -126,7 +128,7 @@ def create(name: str, tag: str, **options: Any) -> None:
     if options["git_revision"] and not options["git"]:
         raise KeepError("--git-revision needs --git", field="--git-revision")
     if options["sub_path"]:
-        source = source.__class__(source.kind, source.url, source.revision, options["sub_path"])
+        source = replace(source, sub_path=options["sub_path"])
     spec = ImageSpec(
         name=name,
         tag=tag,
@@ -226,23 +228,22 @@ def patch(name: str, tag: str | None, delete_env: tuple[str, ...], **options: An
 
 def _wait(store: Any, name: str) -> None:
     """Reconcile this image now and stream its build's log (or follow the one running)."""
-    from cnbsdk.keep.model import ACTIVE
+    from cnbsdk.keep.model import ACTIVE, FAILURE, KeepError
     from cnbsdk.keep.reconcile import reconcile
 
     report = reconcile(store, names=[name], echo=click.echo)
     if report.unresolved:
-        raise click.ClickException(f"cannot resolve {name}: {report.unresolved[name]}")
-    latest = store.builds(name)
-    if not report.ran and latest and latest[-1].status in ACTIVE:
+        raise KeepError(f"cannot resolve the image {name!r}: {report.unresolved[name]}")
+    builds = store.builds(name)
+    if not report.ran:
+        if not builds or builds[-1].status not in ACTIVE:
+            click.echo(f'Image Resource "{name}" is up to date: no build needed')
+            return
         from cnbsdk.cli.build_records import follow_log
 
-        follow_log(store, latest[-1])
-        latest = store.builds(name)
-    if not report.ran and not (latest and latest[-1].status not in ACTIVE):
-        click.echo(f'Image Resource "{name}" is up to date: no build needed')
-        return
-    last = latest[-1] if latest else None
-    if last is not None and last.status == "failure":
+        follow_log(store, builds[-1])  # another process (serve) is building it
+        builds = store.builds(name)
+    if builds[-1].status == FAILURE:
         raise SystemExit(1)
 
 
