@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "scaffold": {"spec"},
     "catalog": {"spec", "deps", "stacks"},
     "keep": {"spec", "deps", "buildpack", "oci", "stacks", "distribution", "lifecycle"},
+    "supply": {"spec", "oci", "stacks", "lifecycle"},
     "cli": {"*"},
 }
 # What a packaged buildpack carries in its lib/ (the vendored runtime) must import nothing else.

@@ -122,12 +122,14 @@ def _check_home() -> None:
 # Every command lives in its own module, imported only when it runs (or when --help lists
 # them): `cnbsdk run` does not pay for importing the builder. Keep the list sorted.
 COMMANDS: dict[str, str] = {
+    "attest": "cnbsdk.cli.sign:attest",
     "build": "cnbsdk.cli.build:build",
     "buildpacks": "cnbsdk.cli.buildpacks:buildpacks",
     "builder": "cnbsdk.cli.builder:builder",
     "copy": "cnbsdk.cli.copy:copy",
     "deps": "cnbsdk.cli.deps:deps",
     "detect": "cnbsdk.cli.detect:detect",
+    "generate-key-pair": "cnbsdk.cli.sign:generate_key_pair",
     "image": "cnbsdk.cli.image:image",
     "images": "cnbsdk.cli.images:images",
     "inspect": "cnbsdk.cli.inspect:inspect",
@@ -137,9 +139,13 @@ COMMANDS: dict[str, str] = {
     "reconcile": "cnbsdk.cli.reconcile:reconcile",
     "run": "cnbsdk.cli.run:run",
     "sbom": "cnbsdk.cli.sbom:sbom",
+    "scan": "cnbsdk.cli.scan:scan",
     "serve": "cnbsdk.cli.serve:serve",
+    "sign": "cnbsdk.cli.sign:sign",
     "stack": "cnbsdk.cli.stack:stack",
     "validate": "cnbsdk.cli.validate:validate",
+    "verify": "cnbsdk.cli.sign:verify",
+    "verify-attestation": "cnbsdk.cli.sign:verify_attestation",
 }
 
 
