@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "testing": {"spec", "deps", "buildpack", "distribution", "lifecycle", "oci"},
     "scaffold": {"spec"},
     "catalog": {"spec", "deps", "stacks"},
-    "keep": {"spec", "deps", "buildpack", "oci", "stacks", "distribution", "lifecycle"},
+    "keep": {"spec", "deps", "buildpack", "oci", "stacks", "distribution", "lifecycle", "supply"},
     "supply": {"spec", "oci", "stacks", "lifecycle"},
     "cli": {"*"},
 }

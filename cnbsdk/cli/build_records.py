@@ -78,6 +78,13 @@ def build_status(image: str, number: int | None, output: str, as_json: bool) -> 
     ]
     if result.delivery:
         rows.append(("Delivery", result.delivery))
+    if result.signature:
+        rows.append(("Signature", result.signature))
+    if spec.advisory_db and record.succeeded:
+        counts = ", ".join(f"{n} {level.lower()}" for level, n in result.vulnerabilities)
+        rows.append(("Vulnerabilities", counts or "none known"))
+        if record.kind == "rebase":
+            rows.append(("Advisories Fixed", ", ".join(result.advisories_fixed) or "none"))
     width = max(len(k) for k, _ in rows) + 2
     for key, value in rows:
         click.echo(f"{key + ':':<{width}}{value}".rstrip())

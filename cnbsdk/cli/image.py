@@ -65,6 +65,18 @@ def _source_options(function: Any) -> Any:
                 help="A URL the build record is POSTed to after each successful build.",
             ),
             click.option(
+                "--signing-key",
+                metavar="KEY",
+                help="A cosign private key: every build and rebase is signed (password from "
+                "COSIGN_PASSWORD in the environment of reconcile/serve). '' removes it.",
+            ),
+            click.option(
+                "--advisory-db",
+                metavar="DIR",
+                help="An OSV database (directory or zip): every build and rebase is scanned, "
+                "and a rebase records the advisories it fixed. '' removes it.",
+            ),
+            click.option(
                 "-w",
                 "--wait",
                 is_flag=True,
@@ -90,6 +102,18 @@ def _source(git: str | None, revision: str | None, local: Path | None, blob: str
     if blob:
         return Source(BLOB, blob if "://" in blob else str(Path(blob).resolve()))
     return None
+
+
+def _absolute(path: str | None) -> str:
+    """A key or database path as the record keeps it (absolute: serve runs elsewhere)."""
+    from cnbsdk.keep.model import KeepError
+
+    if not path:
+        return ""
+    resolved = Path(path).resolve()
+    if not resolved.exists():
+        raise KeepError("no such file or directory", file=path)
+    return str(resolved)
 
 
 def _env(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -139,6 +163,8 @@ def create(name: str, tag: str, **options: Any) -> None:
         success_history_limit=options["success_build_history_limit"] or 10,
         failed_history_limit=options["failed_build_history_limit"] or 10,
         delivery=Delivery(options["delivery_command"] or "", options["delivery_webhook"] or ""),
+        signing_key=_absolute(options["signing_key"]),
+        advisory_db=_absolute(options["advisory_db"]),
     )
     for value, flag in (
         (options["success_build_history_limit"], "--success-build-history-limit"),
@@ -211,6 +237,10 @@ def patch(name: str, tag: str | None, delete_env: tuple[str, ...], **options: An
                     else spec.delivery.webhook,
                 ),
             )
+        if options["signing_key"] is not None:
+            spec = replace(spec, signing_key=_absolute(options["signing_key"]))
+        if options["advisory_db"] is not None:
+            spec = replace(spec, advisory_db=_absolute(options["advisory_db"]))
         check_spec(
             spec,
             check_source=spec.source != old.source,

@@ -89,6 +89,8 @@ class ImageSpec:
     success_history_limit: int = DEFAULT_HISTORY_LIMIT
     failed_history_limit: int = DEFAULT_HISTORY_LIMIT
     delivery: Delivery = field(default_factory=Delivery)
+    signing_key: str = ""  # a cosign private key: every build and rebase is signed
+    advisory_db: str = ""  # an OSV database: every build and rebase is scanned
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +103,8 @@ class ImageSpec:
             "successBuildHistoryLimit": self.success_history_limit,
             "failedBuildHistoryLimit": self.failed_history_limit,
             "delivery": self.delivery.to_json(),
+            "signingKey": self.signing_key,
+            "advisoryDatabase": self.advisory_db,
         }
 
     @classmethod
@@ -118,6 +122,8 @@ class ImageSpec:
             delivery=Delivery(
                 command=str(delivery.get("command", "")), webhook=str(delivery.get("webhook", ""))
             ),
+            signing_key=str(data.get("signingKey", "")),
+            advisory_db=str(data.get("advisoryDatabase", "")),
         )
 
     def config(self) -> dict[str, Any]:
@@ -205,11 +211,16 @@ class BuildResult:
     stack_id: str = ""
     seconds: float = 0.0
     delivery: str = ""  # what the delivery hook said
+    signature: str = ""  # where the build's signature is (signed images)
+    vulnerabilities: tuple[tuple[str, int], ...] = ()  # (severity, count) from the scan
+    advisories_fixed: tuple[str, ...] = ()  # "package advisory" the build fixed (scanned)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["tags"] = list(self.tags)
         data["buildpacks"] = list(self.buildpacks)
+        data["vulnerabilities"] = dict(self.vulnerabilities)
+        data["advisories_fixed"] = list(self.advisories_fixed)
         return data
 
     @classmethod
@@ -224,6 +235,11 @@ class BuildResult:
             stack_id=str(data.get("stack_id", "")),
             seconds=float(data.get("seconds", 0.0)),
             delivery=str(data.get("delivery", "")),
+            signature=str(data.get("signature", "")),
+            vulnerabilities=tuple(
+                (str(k), int(v)) for k, v in (data.get("vulnerabilities") or {}).items()
+            ),
+            advisories_fixed=tuple(str(a) for a in data.get("advisories_fixed") or []),
         )
 
 

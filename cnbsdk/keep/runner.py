@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from cnbsdk.errors import CnbError
 from cnbsdk.keep.delivery import deliver
@@ -76,6 +77,7 @@ def run_build(store: Store, record: BuildRecord, *, echo: Echo | None = None) ->
         try:
             for line in change_lines(record):
                 log(line)
+            before = _scan_before(spec, record, log)
             if record.kind == "rebase":
                 log("===> REBASE")
                 digest = _rebase(spec, record, log)
@@ -86,6 +88,7 @@ def run_build(store: Store, record: BuildRecord, *, echo: Echo | None = None) ->
             log("===> COMPLETION")
             tags = _write_tags(spec, record.number, when, log)
             result = _result(spec, record, digest, tags, time.monotonic() - started)
+            result = _supply_steps(spec, record, result, when, before, log)
             status = SUCCESS
             log(f"Build successful: {result.image}")
         except CnbError as error:
@@ -160,6 +163,65 @@ def _rebase(spec: ImageSpec, record: BuildRecord, log: Echo) -> str:
 
     run_image = record.inputs.run_image.rpartition("@")[0] or record.inputs.run_image
     return rebase(spec.tag, run_image=run_image, log=log).new_digest
+
+
+def _scan_before(spec: ImageSpec, record: BuildRecord, log: Echo) -> Any:
+    """A scanned image's report before a rebase, to say what the rebase fixed."""
+    if not spec.advisory_db or record.kind != "rebase":
+        return None
+    from cnbsdk.supply.image_sbom import merged_sbom
+    from cnbsdk.supply.osv import AdvisoryDatabase
+    from cnbsdk.supply.scan import scan
+
+    log(f"Scanning {spec.tag} before the rebase ({spec.advisory_db})")
+    return scan(spec.tag, merged_sbom(spec.tag), AdvisoryDatabase.load(Path(spec.advisory_db)))
+
+
+def _supply_steps(
+    spec: ImageSpec,
+    record: BuildRecord,
+    result: BuildResult,
+    when: datetime,
+    before: Any,
+    log: Echo,
+) -> BuildResult:
+    """Sign the built image (payload annotations: the build number and time, as kpack adds)
+    and scan it, when the image record asks for either; a failure fails the build."""
+    from dataclasses import replace
+
+    if spec.signing_key:
+        from cnbsdk.supply.attachments import subject
+        from cnbsdk.supply.keys import PASSWORD_VARIABLE, load_private_key, needs_password
+        from cnbsdk.supply.signatures import sign
+
+        key_path = Path(spec.signing_key)
+        encrypted = needs_password(key_path)
+        password = os.environ.get(PASSWORD_VARIABLE, "").encode() if encrypted else None
+        key = load_private_key(key_path, password)
+        annotations = {
+            "buildNumber": str(record.number),
+            "buildTimestamp": when.strftime("%Y%m%d.%H%M%S"),
+        }
+        signed = sign(subject(spec.tag), key, annotations)
+        log(f"Signed {result.image} with key {key.public.fingerprint}: {signed.reference}")
+        result = replace(result, signature=signed.reference)
+    if spec.advisory_db:
+        from cnbsdk.supply.image_sbom import merged_sbom
+        from cnbsdk.supply.osv import AdvisoryDatabase
+        from cnbsdk.supply.scan import diff, scan
+
+        report = scan(
+            spec.tag, merged_sbom(spec.tag), AdvisoryDatabase.load(Path(spec.advisory_db))
+        )
+        counts = tuple((level, n) for level, n in report.counts().items() if n)
+        summary = ", ".join(f"{n} {level.lower()}" for level, n in counts) or "none"
+        log(f"Scanned {result.image}: {len(report.findings)} advisories ({summary})")
+        fixed: tuple[str, ...] = ()
+        if before is not None:
+            fixed = tuple(f"{f.package.display} {f.advisory}" for f in diff(before, report).fixed)
+            log(f"The rebase fixed {len(fixed)}: {', '.join(fixed) or 'none'}")
+        result = replace(result, vulnerabilities=counts, advisories_fixed=fixed)
+    return result
 
 
 def _write_tags(spec: ImageSpec, number: int, when: datetime, log: Echo) -> tuple[str, ...]:

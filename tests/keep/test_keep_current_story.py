@@ -530,6 +530,46 @@ def step_16_the_default_builder_is_followed_and_any_destination_works(world: Wor
     assert second["result"]["run_image"] != first["result"]["run_image"]
 
 
+def step_17_signed_and_scanned_images_record_what_a_rebase_fixed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image with a signing key and an advisory database: each build and rebase is signed
+    (the build number in the payload) and scanned; the STACK rebase lists what it fixed."""
+    monkeypatch.setenv("COSIGN_PASSWORD", "keep-pw")
+    ok("generate-key-pair", "--output-key-prefix", str(world.root / "keep"))
+    osv = world.root / "osv"
+    osv.mkdir()
+    (osv / "DSA-9999-9.json").write_text(json.dumps({
+        "id": "DSA-9999-9", "modified": "2026-01-01T00:00:00Z",
+        "database_specific": {"severity": "HIGH"},
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "keep-probe"},
+                      "ranges": [{"type": "ECOSYSTEM",
+                                  "events": [{"introduced": "0"}, {"fixed": "1.0-3"}]}]}],
+    }))  # fmt: skip
+    tag = f"oci:{world.root / 'signed'}:app"
+    ok("image", "create", "signed", "--tag", tag, "--git", f"file://{world.repo}",
+       "--builder", BUILDER, "--signing-key", str(world.root / "keep.key"),
+       "--advisory-db", str(osv))  # fmt: skip
+    ok("reconcile", "signed")
+    status = ok("build", "status", "signed", "-b", "1")
+    assert re.search(r"\nSignature:\s+oci:.*sha256-[0-9a-f]{64}\.sig", status), status
+    assert re.search(r"\nVulnerabilities:\s+1 high", status), status
+    key = str(world.root / "keep.pub")
+    assert "verified" in ok("verify", tag, "--key", key, "-a", "buildNumber=1")
+    world.apt.add("keep-probe", "1.0-3")
+    world.apt.remove("keep-probe", "1.0-2")
+    world.apt.publish()
+    world.stack_command("update")
+    ok("reconcile", "signed")
+    second = build_of("signed", 2)
+    assert second["reasons"] == ["STACK"] and second["kind"] == "rebase"
+    assert second["result"]["advisories_fixed"] == ["keep-probe DSA-9999-9"]
+    assert second["result"]["vulnerabilities"] == {}
+    status = ok("build", "status", "signed", "-b", "2")
+    assert re.search(r"\nAdvisories Fixed:\s+keep-probe DSA-9999-9", status), status
+    assert "verified" in ok("verify", tag, "--key", key, "-a", "buildNumber=2")
+
+
 STEPS = [
     step_1_create_builds_with_config,
     step_2_a_commit_builds_with_commit,
@@ -550,8 +590,9 @@ STEPS = [
 ]
 
 
-def test_the_story(world: World) -> None:
+def test_the_story(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """The steps above, in order, as one test: each builds on the state the previous ones
     left (so no test runner can split them across workers). A failure names its step."""
     for step in STEPS:
         step(world)
+    step_17_signed_and_scanned_images_record_what_a_rebase_fixed(world, monkeypatch)
