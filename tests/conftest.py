@@ -11,4 +11,4 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-pytest_plugins = ["tests.registry_server", "tests.npm_registry"]
+pytest_plugins = ["tests.registry_server", "tests.npm_registry", "tests.pypi_index"]

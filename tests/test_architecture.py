@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "lifecycle": {"spec", "deps", "buildpack", "oci", "stacks", "distribution"},
     "testing": {"spec", "deps", "buildpack", "distribution", "lifecycle", "oci"},
     "scaffold": {"spec"},
-    "catalog": {"spec", "deps"},
+    "catalog": {"spec", "deps", "stacks"},
     "cli": {"*"},
 }
 # What a packaged buildpack carries in its lib/ (the vendored runtime) must import nothing else.

@@ -19,13 +19,23 @@ def deps() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
-def update(buildpack: Path, dry_run: bool, as_json: bool) -> None:
+@click.option(
+    "--apt-source",
+    "apt_sources",
+    multiple=True,
+    metavar="LINE",
+    help="An apt source line for debian: sources, instead of this host's apt sources (repeatable).",
+)
+def update(buildpack: Path, dry_run: bool, as_json: bool, apt_sources: tuple[str, ...]) -> None:
     """Refresh BUILDPACK's catalog from the sources its [[metadata.dependency-constraints]]
-    name: the newest releases of each wanted line, SHA256 computed while downloading."""
+    name (npm:, pypi:, debian:): the newest releases of each wanted line, with their SHA256."""
     from cnbsdk.catalog.update import update_catalog
 
     changes = update_catalog(
-        buildpack, dry_run=dry_run, log=lambda line: click.echo(line, err=True)
+        buildpack,
+        dry_run=dry_run,
+        log=lambda line: click.echo(line, err=True),
+        apt_sources=apt_sources,
     )
     if as_json:
         data = [

@@ -36,7 +36,8 @@ from cnbsdk.deps.download import (
 )
 from cnbsdk.deps.mirrors import BindingLike, ca_certificate_files, mapped_uri, mirror_uri
 from cnbsdk.deps.offline import offline_artifact
-from cnbsdk.deps.registries import resolve_registry_uri
+from cnbsdk.deps.pypi_index import find_file_url
+from cnbsdk.deps.registries import DEB_SCHEME, resolve_registry_uris
 from cnbsdk.deps.resolve import resolve
 from cnbsdk.errors import DependencyError
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor, Dependency
@@ -135,22 +136,57 @@ class Dependencies:
         mapped = mapped_uri(dependency.checksum, self.bindings)
         if mapped is not None:
             self._say("Using the dependency-mapping binding for this checksum")
-        uri = mapped or mirror_uri(
-            resolve_registry_uri(dependency.uri, self.environ), self.environ, self.bindings
-        )
-        self._say(f"Downloading {uri}")
-        path = download(
-            uri,
-            dependency.checksum,
-            destination,
-            user_agent=self.user_agent,
-            timeout=_number(self.environ, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT),
-            attempts=int(_number(self.environ, ATTEMPTS_VARIABLE, DEFAULT_ATTEMPTS)),
-            progress=self._progress(),
-            extra_ca_files=ca_certificate_files(self.bindings),
-        )
+            uris = [mapped]
+        else:
+            found = resolve_registry_uris(dependency.uri, self.environ, pypi_lookup=self._lookup)
+            uris = [mirror_uri(uri, self.environ, self.bindings) for uri in found]
+        failures: list[DependencyError] = []
+        for uri in uris:
+            self._say(f"Downloading {uri}")
+            try:
+                path = download(
+                    uri,
+                    dependency.checksum,
+                    destination,
+                    user_agent=self.user_agent,
+                    timeout=self._timeout,
+                    attempts=int(_number(self.environ, ATTEMPTS_VARIABLE, DEFAULT_ATTEMPTS)),
+                    progress=self._progress(),
+                    extra_ca_files=ca_certificate_files(self.bindings),
+                )
+                break
+            except DependencyError as error:
+                failures.append(error)
+        else:
+            stale = "Debian drops old versions as it publishes updates: run `cnbsdk deps update`"
+            if len(failures) == 1:
+                if dependency.uri.startswith(DEB_SCHEME) and not failures[0].hint:
+                    failures[0].hint = stale
+                raise failures[0]
+            raise DependencyError(
+                f"not fetched from any of {len(failures)} places: "
+                + "; ".join(str(error) for error in failures),
+                file=dependency.uri,
+                hint=stale if dependency.uri.startswith(DEB_SCHEME) else None,
+            )
         self._say("Verified checksum " + dependency.checksum)
         return path
+
+    @property
+    def _timeout(self) -> float:
+        return _number(self.environ, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+
+    def _lookup(self, index: str, project: str, filename: str) -> str:
+        """The URL of a ``pypi:`` URI's file, asked of the package index."""
+        self._say(f"Looking up {filename} in the package index")
+        return find_file_url(
+            index,
+            project,
+            filename,
+            user_agent=self.user_agent,
+            timeout=self._timeout,
+            extra_ca_files=ca_certificate_files(self.bindings),
+        )
 
     def _progress(self) -> Callable[[int, int], None]:
         """Logs ``Downloaded 25% of 48.1 MB`` at each quarter of a large download."""

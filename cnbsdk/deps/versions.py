@@ -21,12 +21,12 @@ from cnbsdk.errors import DependencyError
 
 # ASCII digits, at most 18 to a part: no version has more, and int() takes them all.
 _VERSION = re.compile(
-    r"^v?(0|[1-9]\d{0,17}|\d{1,18})(?:\.(\d{1,18}))?(?:\.(\d{1,18}))?"
+    r"^v?(0|[1-9]\d{0,17}|\d{1,18})(?:\.(\d{1,18}))?(?:\.(\d{1,18}))?((?:\.\d{1,18}){0,3})"
     r"(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$",
     re.ASCII,
 )
 _PARTIAL = re.compile(
-    r"^v?(\d{1,18}|[xX*])(?:\.(\d{1,18}|[xX*]))?(?:\.(\d{1,18}|[xX*]))?"
+    r"^v?(\d{1,18}|[xX*])(?:\.(\d{1,18}|[xX*]))?(?:\.(\d{1,18}|[xX*]))?((?:\.\d{1,18}){0,3})"
     r"(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$",
     re.ASCII,
 )
@@ -36,13 +36,16 @@ _OPERATOR = re.compile(r"^(~>|>=|<=|!=|==|=|>|<|~|\^)?\s*(.*)$")
 @total_ordering
 @dataclass(frozen=True)
 class Version:
-    """A semantic version; ``1.2`` reads as 1.2.0. Build metadata is kept but not compared."""
+    """A semantic version; ``1.2`` reads as 1.2.0. Build metadata is kept but not compared.
+    Up to three numeric parts after the patch (``25.0.2.1``, as some packages on PyPI number
+    their releases) are kept in ``extra`` and compared after it."""
 
     major: int
     minor: int = 0
     patch: int = 0
     prerelease: tuple[int | str, ...] = ()
     build: str = ""
+    extra: tuple[int, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> Version | None:
@@ -51,13 +54,20 @@ class Version:
         match = _VERSION.match(text.strip())
         if not match:
             return None
-        major, minor, patch, pre, build = match.groups()
-        return cls(int(major), int(minor or 0), int(patch or 0), _prerelease(pre), build or "")
+        major, minor, patch, extra, pre, build = match.groups()
+        return cls(
+            int(major),
+            int(minor or 0),
+            int(patch or 0),
+            _prerelease(pre),
+            build or "",
+            tuple(int(part) for part in extra.split(".")[1:]) if extra else (),
+        )
 
     def _key(self) -> tuple[object, ...]:
         # semver §11: a pre-release sorts before its release; numeric ids before alphanumeric.
         pre = tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.prerelease)
-        return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, pre)
+        return (self.major, self.minor, self.patch, self.extra, 0 if self.prerelease else 1, pre)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
@@ -72,6 +82,7 @@ class Version:
 
     def __str__(self) -> str:
         text = f"{self.major}.{self.minor}.{self.patch}"
+        text += "".join(f".{part}" for part in self.extra)
         if self.prerelease:
             text += "-" + ".".join(str(p) for p in self.prerelease)
         return text + (f"+{self.build}" if self.build else "")
@@ -176,15 +187,15 @@ def _parse_range(text: str, whole: str) -> _Range:
     return _Range(tuple(bounds), pre)
 
 
-# (major, minor, patch, prerelease): None marks a wildcard (or a missing part)
-_Partial = tuple[int | None, int | None, int | None, str]
+# (major, minor, patch, prerelease, extra parts): None marks a wildcard (or a missing part)
+_Partial = tuple[int | None, int | None, int | None, str, tuple[int, ...]]
 
 
 def _partial(text: str, whole: str) -> _Partial:
     match = _PARTIAL.match(text)
     if not match:
         raise _fail(whole, f"{text!r} is not a version")
-    major, minor, patch, pre = match.groups()
+    major, minor, patch, extra, pre = match.groups()
 
     def number(part: str | None) -> int | None:
         return None if part is None or part in "xX*" else int(part)
@@ -193,11 +204,14 @@ def _partial(text: str, whole: str) -> _Partial:
     for index in range(1, 3):  # everything after a wildcard is a wildcard
         if values[index - 1] is None:
             values[index] = None
-    return values[0], values[1], values[2], pre or ""
+    if extra and values[2] is None:
+        raise _fail(whole, f"{text!r} has parts after a wildcard")
+    parts = tuple(int(part) for part in extra.split(".")[1:]) if extra else ()
+    return values[0], values[1], values[2], pre or "", parts
 
 
 def _floor(p: _Partial) -> Version:
-    return Version(p[0] or 0, p[1] or 0, p[2] or 0, _prerelease(p[3]))
+    return Version(p[0] or 0, p[1] or 0, p[2] or 0, _prerelease(p[3]), extra=p[4])
 
 
 def _next(p: _Partial) -> Version | None:
@@ -230,8 +244,11 @@ def _comparison(op: str, p: _Partial) -> tuple[_Bound, ...]:
 
 
 def _expand(op: str, p: _Partial, whole: str) -> tuple[_Bound, ...]:
-    major, minor, patch, _pre = p
+    major, minor, patch, pre, extra = p
     if op in ("=", "=="):
+        if patch is not None and major is not None and minor is not None and not extra and not pre:
+            # 1.2.3 also names 1.2.3.x (a fourth part is a re-release of the same version)
+            return (_Bound(">=", _floor(p)), _Bound("<", Version(major, minor, patch + 1, (0,))))
         if patch is not None:
             return (_Bound("=", _floor(p)),)
         return _comparison(">=", p) + _comparison("<=", p)

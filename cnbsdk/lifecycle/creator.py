@@ -692,19 +692,19 @@ def run_image_target(ref: str) -> Target:
 def _add_registry_env(
     index: BuildpackIndex, workspace: Workspace, env: list[tuple[str, str]], log: Log
 ) -> None:
-    """Catalog URIs relative to a package registry (``npm:/...``) resolve through the
-    registry the build is given; when none is, the host's npm configuration's (as pip and
-    npm on the host would use it)."""
-    from cnbsdk.deps.registries import registry_env
+    """Catalog URIs relative to a package repository (``npm:/``, ``pypi:/``, ``deb:/``)
+    resolve through the one the build is given; when none is, the host's npm, pip or apt
+    configuration's (as those tools on the host would use it)."""
+    from cnbsdk.deps.host_registries import registry_env
 
     uris = [d.uri for located in index for d in located.descriptor.metadata.dependencies]
-    extra = registry_env(
-        uris, dict(env), os.environ, cache_file=cache_root() / "host-npm-registry.json"
-    )
+    extra = registry_env(uris, dict(env), os.environ, cache_dir=cache_root())
     if extra:
         write_platform_env(workspace.platform, list(extra.items()))
         log(
-            "Using this host's npm registry for the buildpacks' npm: dependencies (BP_NPM_REGISTRY)"
+            "Using this host's package repositories for the buildpacks' dependencies ("
+            + ", ".join(sorted(extra))
+            + ")"
         )
 
 

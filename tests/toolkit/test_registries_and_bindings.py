@@ -11,7 +11,8 @@ import pytest
 
 from cnbsdk.buildpack import Binding
 from cnbsdk.buildpack.ca_certificates import extra_ca_bundle
-from cnbsdk.deps.registries import host_npm_registry, registry_env, resolve_registry_uri
+from cnbsdk.deps.host_registries import host_npm_registry, registry_env
+from cnbsdk.deps.registries import resolve_registry_uri
 from cnbsdk.errors import BuildError, DependencyError
 from cnbsdk.lifecycle import creator
 from cnbsdk.lifecycle.workspace import Workspace
@@ -32,10 +33,9 @@ def test_npm_uris_resolve_through_the_configured_registry() -> None:
     with pytest.raises(DependencyError) as caught:
         resolve_registry_uri(URI, {})
     assert str(caught.value) == (
-        f"{URI}: no npm registry is configured for this npm: URI"
-        " (set BP_NPM_REGISTRY to the npm registry's URL)"
+        f"{URI}: no npm registry is configured for this npm: URI (set BP_NPM_REGISTRY to its URL)"
     )
-    with pytest.raises(DependencyError, match="BP_NPM_REGISTRY: the npm registry 'ftp://x'"):
+    with pytest.raises(DependencyError, match="BP_NPM_REGISTRY: 'ftp://x' must be an https://"):
         resolve_registry_uri(URI, {"BP_NPM_REGISTRY": "ftp://x"})
 
 
@@ -72,12 +72,12 @@ def test_the_host_registry_is_asked_once_while_npm_and_npmrc_are_unchanged(
 def test_a_build_gets_a_registry_only_when_a_catalog_needs_one(
     fake_npm: Path, tmp_path: Path
 ) -> None:
-    cache = tmp_path / "registry.json"
-    assert registry_env(["https://a.example.invalid/x.tgz"], {}, cache_file=cache) == {}
+    cache = tmp_path / "cache"
+    assert registry_env(["https://a.example.invalid/x.tgz"], {}, cache_dir=cache) == {}
     assert registry_env([URI], {"BP_NPM_REGISTRY": "https://given.example.invalid"}) == {}
     host = {"npm_config_registry": "https://host-env.example.invalid"}
     assert registry_env([URI], {}, host) == {"BP_NPM_REGISTRY": "https://host-env.example.invalid"}
-    assert registry_env([URI], {}, {}, cache_file=cache) == {
+    assert registry_env([URI], {}, {}, cache_dir=cache) == {
         "BP_NPM_REGISTRY": "https://npm.example.invalid/"
     }
     assert fake_npm.read_text().count("x") == 1, "asked once, only when a URI needed it"

@@ -93,7 +93,14 @@ def tool_env(
         ]
     )
     env["NODE_HOME"] = str(tools.node.path)
-    env["npm_config_nodedir"] = str(tools.node.path)
+    # node-gyp's headers. npm 11+ warns about npm_config_ keys it does not know (nodedir is
+    # node-gyp's), so npm gets node-gyp's own package-config form (node-gyp 11.1+, which npm
+    # 11 and 12 carry); yarn and pnpm the classic one.
+    env["npm_package_config_node_gyp_nodedir"] = str(tools.node.path)
+    if tools.manager.name == "npm":
+        env.pop("npm_config_nodedir", None)
+    else:
+        env["npm_config_nodedir"] = str(tools.node.path)
     env["npm_config_cache"] = str(tools.cache.path)
     env["npm_config_update_notifier"] = "false"
     env["npm_config_fund"] = "false"

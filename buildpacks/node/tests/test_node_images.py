@@ -101,6 +101,7 @@ def test_a_native_addon_is_compiled_by_node_gyp_from_the_layer_headers(cnb_build
 
     first = cnb_build(APPS / "addon-app", [BUILDPACK], env={"BP_NPM_VERSION": "11"})
     assert "npm skipped" not in first.phases["BUILDING"]
+    assert "Unknown env config" not in first.log, "npm is given node-gyp's nodedir its own way"
     assert first.start().get("/").body == "hello from C\n"
     # the addon changes and the network is cut: node-gyp compiles it again from the node
     # layer's headers, downloading nothing
