@@ -8,9 +8,7 @@ the wheels lack) and its class count, which the memory calculator sizes metaspac
 from __future__ import annotations
 
 import os
-import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +17,9 @@ from cnbsdk.buildpack import LayerEnv, LayerRef, Sbom, Scope
 from cnbsdk.buildpack.ca_certificates import extra_ca_bundle
 from cnbsdk.buildpack.dependency_layer import dependency_component
 from cnbsdk.buildpack.tools import run_tool
+from cnbsdk.deps import Dependencies
 from cnbsdk.errors import BuildpackError
 from cnbsdk.spec.buildpack_toml import Dependency
-from cnbsdk_java import catalog
-from cnbsdk_java.debs import install_deb
 from cnbsdk_java.truststore import OS_BUNDLE, bundle_digest, write_trust_store
 
 # The exporter's file time (1980-01-01T00:00:01Z): CDS archives check the mtime of the
@@ -81,7 +78,7 @@ def install_jre(context: Any, dependency: Dependency) -> InstalledJvm:
     layer: LayerRef = context.layers.cached("jre", expected, launch=True)
     home = layer.path
     if not layer.reused:
-        catalog.deliver(context, dependency, layer.path)
+        Dependencies.from_context(context).deliver(dependency, layer.path)
         if not (home / "bin" / "java").is_file():
             raise BuildpackError(
                 f"the JRE {dependency.version} has no bin/java (strip-components?)",
@@ -118,12 +115,9 @@ def install_jdk(context: Any, jdk: Dependency, runtime: Dependency) -> Installed
     layer: LayerRef = context.layers.cached("jdk", expected, build=True)
     home = layer.path / JDK_HOME
     if not layer.reused:
-        work = Path(tempfile.mkdtemp(prefix="cnbsdk-jdk-"))
-        try:
-            for dependency in (runtime, jdk):
-                install_deb(catalog.fetch(context, dependency, work), layer.path)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        dependencies = Dependencies.from_context(context)
+        for dependency in (runtime, jdk):  # .deb files, unpacked with the layer as root
+            dependencies.deliver(dependency, layer.path)
         if not (home / "bin" / "javac").is_file():
             raise BuildpackError(
                 f"the JDK packages {jdk.version} have no {JDK_HOME}/bin/javac",

@@ -23,10 +23,9 @@ from cnbsdk.buildpack import LayerRef
 from cnbsdk.buildpack.cache_keys import files_digest
 from cnbsdk.buildpack.log import ACTION
 from cnbsdk.buildpack.tools import redact
+from cnbsdk.deps import Dependencies
 from cnbsdk.errors import BuildpackError
 from cnbsdk.spec.buildpack_toml import Dependency
-from cnbsdk_java import catalog
-from cnbsdk_java.debs import install_deb
 from cnbsdk_java.jvm import InstalledJvm
 from cnbsdk_java.manifest import read_manifest
 
@@ -40,17 +39,14 @@ _SECRET = re.compile(r"<(password|passphrase|privateKey)>([^<]+)</\1>")
 def install_maven(context: Any, maven: Dependency) -> Path:
     """Maven and its libraries (Debian's packages) in the ``maven`` build layer; returns
     the ``mvn`` script."""
-    parts = catalog.entries_with_prefix(context, PART_PREFIX)
+    dependencies = Dependencies.from_context(context)
+    ids = {d.id for d in context.descriptor.metadata.dependencies if d.id.startswith(PART_PREFIX)}
+    parts = [dependencies.resolve(dependency_id, "*") for dependency_id in sorted(ids)]
     expected = {d.id: f"{d.version} {d.checksum}" for d in [maven, *parts]}
     layer: LayerRef = context.layers.cached("maven", expected, build=True)
     if not layer.reused:
-        work = layer.path.parent / f".{layer.path.name}-download"
-        work.mkdir(exist_ok=True)
-        try:
-            for dependency in [maven, *parts]:
-                install_deb(catalog.fetch(context, dependency, work), layer.path)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        for dependency in [maven, *parts]:  # .deb files, unpacked with the layer as root
+            dependencies.deliver(dependency, layer.path)
     mvn = layer.path / MAVEN_HOME / "bin" / "mvn"
     if not mvn.is_file():
         raise BuildpackError(
