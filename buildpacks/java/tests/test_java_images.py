@@ -119,7 +119,7 @@ def test_a_spring_boot_fat_jar_code_change_reexports_only_the_app_layer(
     changed = first.rebuild(files={"demo.jar": changed_jar.read_bytes()})
     for layer in ("jre", "spring-dependencies", "memory-calculator", "cds"):
         changed.assert_layer_reused(f"cnbsdk/java:{layer}")
-    assert changed.layers_added == []
+    assert changed.layers_added == ()
     assert "Added 1/1 app layer(s)" in changed.phases["EXPORTING"]
     assert changed.start().get("/").body.startswith("Hi (commons-lang3) from Java 21")
 
