@@ -80,15 +80,19 @@ def settings_secrets(path: Path | None) -> list[str]:
 
 
 def _first_error(lines: Sequence[str]) -> str | None:
-    """Maven's first ``[ERROR]`` line that says something (not a help link or a blank)."""
+    """Maven's first ``[ERROR]`` line that says something (not a help link or a blank);
+    a heading (``COMPILATION ERROR :``) with the line after it."""
+    found: list[str] = []
     for line in lines:
         text = line.strip()
         if not text.startswith("[ERROR]"):
             continue
         text = text[len("[ERROR]") :].strip()
         if text and not text.startswith(("->", "[Help", "Re-run", "To see", "For more")):
-            return text
-    return None
+            found.append(text)
+            if not text.endswith(":"):
+                break
+    return " ".join(found) or None
 
 
 def run_maven(

@@ -172,7 +172,10 @@ def test_a_maven_project_built_against_the_company_mirror(
     [
         ("no-main-class", "the manifest has no Main-Class: not an executable JAR"),
         ("jvm-version", "BP_JVM_VERSION asks for Java '99.*', which no version in the catalog"),
-        ("does-not-compile", "Maven failed with exit status 1: COMPILATION ERROR"),
+        (
+            "does-not-compile",
+            "Maven failed with exit status 1: COMPILATION ERROR : /workspace/src/main/java/demo/Main.java:[8,8]",
+        ),
         ("unreachable-mirror", "Could not transfer artifact"),
     ],
 )
