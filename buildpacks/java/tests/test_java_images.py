@@ -174,9 +174,10 @@ def test_a_maven_project_built_against_the_company_mirror(
         ("jvm-version", "BP_JVM_VERSION asks for Java '99.*', which no version in the catalog"),
         (
             "does-not-compile",
-            "Maven failed with exit status 1: COMPILATION ERROR : /workspace/src/main/java/demo/Main.java:[8,8]",
+            "Maven failed with exit status 1: COMPILATION ERROR : "
+            "/workspace/src/main/java/demo/Main.java:[8,8]",
         ),
-        ("unreachable-mirror", "Could not transfer artifact"),
+        ("unreachable-mirror", "from/to company (http://127.0.0.1:9/): transfer failed"),
     ],
 )
 def test_bad_input_fails_the_build_with_its_cause(
