@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cnbsdk.buildpack import LayerEnv, LayerRef, Scope
-from cnbsdk_java.jvm import InstalledJvm, normalize_mtime
+from cnbsdk_java.jvm import NO_PERF_DATA, InstalledJvm, normalize_mtime
 
 ARCHIVE = "app.jsa"
 TRAINING_SECONDS = 20.0
@@ -76,7 +76,7 @@ def training_run(
     env.update(PORT=str(port), SERVER_PORT=str(port), JAVA_HOME=str(jvm.home))
     with open(os.devnull, "wb") as sink:
         process = subprocess.Popen(
-            [str(jvm.java), f"-XX:DumpLoadedClassList={class_list}", *java_args],
+            [str(jvm.java), NO_PERF_DATA, f"-XX:DumpLoadedClassList={class_list}", *java_args],
             cwd=cwd,
             env=env,
             stdout=sink,
@@ -136,6 +136,7 @@ def make_archive(
         dump = subprocess.run(
             [
                 str(jvm.java),
+                NO_PERF_DATA,
                 "-Xshare:dump",
                 f"-XX:SharedClassListFile={class_list}",
                 f"-XX:SharedArchiveFile={archive}",

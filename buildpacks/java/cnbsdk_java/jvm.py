@@ -22,6 +22,9 @@ from cnbsdk.errors import BuildpackError
 from cnbsdk.spec.buildpack_toml import Dependency
 from cnbsdk_java.truststore import OS_BUNDLE, bundle_digest, write_trust_store
 
+# JVMs run at build time keep no /tmp/hsperfdata_* files behind (the build warns of files
+# written outside the layers).
+NO_PERF_DATA = "-XX:-UsePerfData"
 # The exporter's file time (1980-01-01T00:00:01Z): CDS archives check the mtime of the
 # JVM's modules file and of the JARs they cover, so those are set to it before a dump.
 NORMALIZED_MTIME = 315532801
@@ -99,7 +102,9 @@ def _dump_base_archive(context: Any, home: Path) -> None:
     JDK's own classes from it instead of parsing them."""
     if (home / "lib" / "server" / "classes.jsa").is_file():
         return
-    run_tool([home / "bin" / "java", "-Xshare:dump"], logger=context.logger, quiet=True)
+    run_tool(
+        [home / "bin" / "java", NO_PERF_DATA, "-Xshare:dump"], logger=context.logger, quiet=True
+    )
     context.logger.detail("Made the JVM's class-data-sharing archive")
 
 

@@ -26,7 +26,7 @@ from cnbsdk.buildpack.tools import redact
 from cnbsdk.deps import Dependencies
 from cnbsdk.errors import BuildpackError
 from cnbsdk.spec.buildpack_toml import Dependency
-from cnbsdk_java.jvm import InstalledJvm
+from cnbsdk_java.jvm import NO_PERF_DATA, InstalledJvm
 from cnbsdk_java.manifest import read_manifest
 
 DEFAULT_ARGUMENTS = "-Dmaven.test.skip=true --no-transfer-progress package"
@@ -184,6 +184,7 @@ def build_app(
             "JAVA_HOME": str(jdk.home),
             "PATH": f"{jdk.home / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "MAVEN_SKIP_RC": "true",
+            "MAVEN_OPTS": f"{os.environ.get('MAVEN_OPTS', '')} {NO_PERF_DATA}".strip(),
         }
         run_maven(context, [*args, *arguments], env, secrets)
         produced = built_artifact(app_dir, pattern)

@@ -54,6 +54,7 @@ def test_an_executable_jar_given_as_the_app(
     assert "Launching the exploded JAR (Main-Class demo.Server)" in building
     assert "Made a class-data-sharing archive of" in building
     assert set(result.image.processes) == {"web", "executable-jar"}
+    assert "outside its layers directory" not in building
 
     # sized to the memory limit: the JVM's maxMemory is the heap the calculator chose,
     # and the process stays inside the limit
@@ -142,6 +143,7 @@ def test_a_maven_project_built_against_the_company_mirror(
     assert "Selected JDK version (using pom.xml maven.compiler.release): 17." in building
     assert "Running '/layers/cnbsdk_java/maven/usr/share/maven/bin/mvn --batch-mode" in building
     assert "BUILD SUCCESS" in building
+    assert "outside its layers directory" not in building
     assert "Launching the executable JAR maven-app-1.0.0.jar" in building
     # the credentials reached the mirror, and nothing else saw them
     assert maven_mirror.requests and all(auth for _, auth in maven_mirror.requests[-5:])
