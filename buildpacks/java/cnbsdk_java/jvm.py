@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnbsdk.buildpack import LayerEnv, LayerRef, Sbom, Scope
+from cnbsdk.buildpack import BuildpackError, LayerEnv, LayerRef, Sbom, Scope
 from cnbsdk.buildpack.ca_certificates import extra_ca_bundle
 from cnbsdk.buildpack.dependency_layer import dependency_component
 from cnbsdk.buildpack.tools import run_tool
 from cnbsdk.deps import Dependencies
-from cnbsdk.errors import BuildpackError
 from cnbsdk.spec.buildpack_toml import Dependency
 from cnbsdk_java.truststore import OS_BUNDLE, bundle_digest, write_trust_store
 

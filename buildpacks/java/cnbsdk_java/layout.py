@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnbsdk.buildpack import LayerRef
+from cnbsdk.buildpack import BuildpackError, LayerRef
 from cnbsdk.deps.archive import install_artifact
-from cnbsdk.errors import BuildpackError
 from cnbsdk_java.manifest import MANIFEST, read_manifest
 
 SPRING_LOADERS = ("org.springframework.boot.loader.",)

@@ -19,12 +19,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cnbsdk.buildpack import LayerRef
+from cnbsdk.buildpack import BuildpackError, LayerRef
 from cnbsdk.buildpack.cache_keys import files_digest
 from cnbsdk.buildpack.log import ACTION
 from cnbsdk.buildpack.tools import redact
 from cnbsdk.deps import Dependencies
-from cnbsdk.errors import BuildpackError
 from cnbsdk.spec.buildpack_toml import Dependency
 from cnbsdk_java.jvm import NO_PERF_DATA, InstalledJvm
 from cnbsdk_java.manifest import read_manifest

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnbsdk.errors import BuildpackError
+from cnbsdk.buildpack import BuildpackError
 
 _PROPERTY = re.compile(r"^\$\{([^}]+)\}$")
 
