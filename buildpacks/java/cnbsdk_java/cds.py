@@ -1,9 +1,10 @@
 """Application class-data sharing: a training run at build time, an archive used at launch.
 
 The app is started once in the build (``-XX:DumpLoadedClassList``) until it listens on its
-port, exits, or a time-out passes; the classes it loaded are then dumped into a static
-archive (``-Xshare:dump``, which works on every JVM from 11 on, with or without the JVM's
-own archive). At launch ``-XX:SharedArchiveFile`` maps them instead of loading them.
+port (then answers one ``GET /``), exits, or a time-out passes; the classes it loaded are
+then dumped into a static archive (``-Xshare:dump``, which works on every JVM from 11 on,
+with or without the JVM's own archive). At launch ``-XX:SharedArchiveFile`` maps them
+instead of loading them.
 Only JAR files can be archived, so the archive covers the classpath's leading JARs (with a
 directory first, the JDK's classes only); the JVM checks those JARs' sizes and times at
 start, which is why their times are set to the exporter's before the dump.
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,15 @@ def _digest(paths: Sequence[Path]) -> str:
             for chunk in iter(lambda: stream.read(1 << 20), b""):
                 digest.update(chunk)
     return "sha256:" + digest.hexdigest()
+
+
+def _first_request(port: int) -> None:
+    """One ``GET /``, whatever it answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
+            answer.read()
+    except (OSError, ValueError):
+        pass
 
 
 def archived_jars(classpath: Sequence[str]) -> list[str]:
@@ -91,7 +102,7 @@ def training_run(
                 break
             if _listening(port):
                 ended = f"listened on port {port}"
-                time.sleep(0.5)  # let the first request's classes settle
+                _first_request(port)  # the classes that serve a request are archived too
                 break
             time.sleep(0.1)
         if process.poll() is None:

@@ -27,6 +27,7 @@ from cnbsdk.deps import Dependencies
 from cnbsdk.spec.buildpack_toml import Dependency
 from cnbsdk_java.jvm import NO_PERF_DATA, InstalledJvm
 from cnbsdk_java.manifest import read_manifest
+from cnbsdk_java.wrapper import install_wrapper_maven, wrapper_distribution
 
 DEFAULT_ARGUMENTS = "-Dmaven.test.skip=true --no-transfer-progress package"
 DEFAULT_ARTIFACT = "target/*.[ejw]ar"
@@ -152,7 +153,14 @@ def build_app(
 ) -> Path:
     """Build the app with Maven (or reuse the cached build of the same sources) and
     replace the source tree with the artifact; returns the artifact in the app dir."""
-    mvn = install_maven(context, maven)
+    wrapper = wrapper_distribution(context.app_dir)
+    if isinstance(wrapper, Dependency):
+        context.logger.process(f"Using the Maven wrapper's distribution (Maven {wrapper.version})")
+        mvn, distribution = install_wrapper_maven(context, wrapper), wrapper
+    else:
+        if wrapper is not None:
+            context.logger.process(f"Not using mvnw: {wrapper}; Maven from the catalog instead")
+        mvn, distribution = install_maven(context, maven), maven
     repository = context.layers.cached("maven-repository").path  # ~/.m2, cache only
     settings = settings_file(context, environ)
     arguments = shlex.split(environ.get("BP_MAVEN_BUILD_ARGUMENTS", "") or DEFAULT_ARGUMENTS)
@@ -161,7 +169,7 @@ def build_app(
     expected = {
         "sources": files_digest(app_dir, ["**"], exclude=["target", ".git"]),
         "jdk": jdk.dependency.checksum,
-        "maven": maven.checksum,
+        "maven": distribution.checksum,
         "arguments": arguments,
         "artifact": pattern,
         "settings": _file_digest(settings),
@@ -172,8 +180,6 @@ def build_app(
         context.logger.process(f"Reusing {cached[0].name}: the sources are unchanged")
         artifact = cached[0]
     else:
-        if (app_dir / "mvnw").is_file():
-            context.logger.process("Using Maven from the catalog (not mvnw)")
         secrets = settings_secrets(settings)
         args = [str(mvn), "--batch-mode", f"-Dmaven.repo.local={repository}"]
         if settings is not None:

@@ -53,7 +53,7 @@ def _debian_version(deb: Path) -> str:
     return out.stdout.strip()
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
@@ -61,7 +61,7 @@ def _sha256(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _static_server(directory: Path) -> ThreadingHTTPServer:
+def static_server(directory: Path) -> ThreadingHTTPServer:
     """``directory`` over HTTP on loopback (builds run sandboxed: a file:// URL of the
     host's would not be there)."""
 
@@ -100,7 +100,7 @@ def java_sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JavaSourc
         entry.update(
             version=version.rsplit("-", 1)[0],
             uri=f"deb:/{deb.name}",
-            checksum=_sha256(deb),
+            checksum=sha256_of(deb),
         )
         entries.append(entry)
 
@@ -129,7 +129,7 @@ def java_sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JavaSourc
     shutil.copytree(PACKAGE, buildpack, ignore=shutil.ignore_patterns("__pycache__"))
     toml = buildpack / "buildpack.toml"
     toml.write_text(replace_dependencies(toml.read_text(), entries))
-    debian = _static_server(archive)
+    debian = static_server(archive)
     env = {
         "BP_DEBIAN_MIRROR": f"http://127.0.0.1:{debian.server_address[1]}/",
         "BP_PYPI_INDEX": index.url,
@@ -246,3 +246,19 @@ def spring_boot_jar(path: Path, work: Path, *, greeting: str = "Hello") -> Path:
         "Spring-Boot-Lib: BOOT-INF/lib/\nBuild-Jdk-Spec: 21\n"
     )
     return _jar(path, manifest, files)
+
+
+def maven_distribution(path: Path, version: str = "3.8.7") -> Path:
+    """A Maven binary distribution zip (``apache-maven-<v>/bin, boot, lib, conf``) made from
+    the host's Debian Maven, its links followed: what a ``mvnw`` downloads."""
+    home = Path("/usr/share/maven")
+    top = f"apache-maven-{version}"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for directory in ("bin", "boot", "lib", "conf"):
+            for file in sorted((home / directory).rglob("*")):
+                if file.is_file():
+                    info = zipfile.ZipInfo(f"{top}/{file.relative_to(home)}")
+                    mode = 0o755 if directory == "bin" and "." not in file.name else 0o644
+                    info.external_attr = (0o100000 | mode) << 16
+                    archive.writestr(info, file.read_bytes())
+    return path

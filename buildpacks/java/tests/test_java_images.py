@@ -5,8 +5,10 @@ loopback. Starts: bubblewrap (build and run), java, mvn."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,10 @@ from java_fixtures import (
     MAVEN_PASSWORD,
     JavaSources,
     MavenMirror,
+    maven_distribution,
+    sha256_of,
     spring_boot_jar,
+    static_server,
 )
 
 MIB = 1 << 20
@@ -169,6 +174,41 @@ def test_a_maven_project_built_against_the_company_mirror(
     assert len(maven_mirror.requests) == asked
 
 
+def test_a_maven_wrappers_distribution_comes_through_the_dependency_mirror(
+    cnb_build,  # type: ignore[no-untyped-def]
+    java_sources: JavaSources,
+    maven_mirror: MavenMirror,
+    tmp_path: Path,
+) -> None:
+    # mvnw names a distribution on a host this machine cannot reach; the build's
+    # BP_DEPENDENCY_MIRROR (a loopback server) has it at the same path
+    path = "maven2/org/apache/maven/apache-maven/3.8.7/apache-maven-3.8.7-bin.zip"
+    served = tmp_path / "mirror"
+    (served / path).parent.mkdir(parents=True)
+    checksum = sha256_of(maven_distribution(served / path))
+    app = tmp_path / "app"
+    shutil.copytree(APPS / "maven-app", app)
+    (app / "mvnw").write_text("#!/bin/sh\necho 'not run by the buildpack'; exit 1\n")
+    (app / ".mvn/wrapper").mkdir(parents=True)
+    (app / ".mvn/wrapper/maven-wrapper.properties").write_text(
+        f"distributionUrl=https\\://maven.example.invalid/{path}\n"
+        f"distributionSha256Sum={checksum[len('sha256:') :]}\n"
+    )
+    binding = tmp_path / "maven"
+    binding.mkdir()
+    (binding / "type").write_text("maven")
+    (binding / "settings.xml").write_text(maven_mirror.settings())
+    with _static(served) as mirror:
+        env = {**java_sources.env, "BP_DEPENDENCY_MIRROR": mirror}
+        result = cnb_build(app, [java_sources.buildpack], env=env, bindings=(binding,))
+    building = result.phases["BUILDING"]
+    assert "Using the Maven wrapper's distribution (Maven 3.8.7)" in building
+    assert f"Downloading {mirror}/{path}" in building
+    assert "Running '/layers/cnbsdk_java/maven-wrapper/bin/mvn --batch-mode" in building
+    assert "Creating layer 'maven'" not in building
+    assert result.start().get("/").body == "Built by maven on Java 17\n"
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -217,6 +257,16 @@ def test_bad_input_fails_the_build_with_its_cause(
     assert result.failure.phase == "BUILDING"
     assert message in str(result.failure), str(result.failure)
     assert MAVEN_PASSWORD not in result.log
+
+
+@contextlib.contextmanager
+def _static(directory: Path) -> Iterator[str]:
+    server = static_server(directory)
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _without_main_class(jar: Path, work: Path) -> bytes:
