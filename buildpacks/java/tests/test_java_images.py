@@ -181,7 +181,7 @@ def test_a_maven_wrappers_distribution_comes_through_the_dependency_mirror(
     tmp_path: Path,
 ) -> None:
     # mvnw names a distribution on a host this machine cannot reach; the build's
-    # BP_DEPENDENCY_MIRROR (a loopback server) has it at the same path
+    # mirror for that host (a loopback server) has it at the same path
     path = "maven2/org/apache/maven/apache-maven/3.8.7/apache-maven-3.8.7-bin.zip"
     served = tmp_path / "mirror"
     (served / path).parent.mkdir(parents=True)
@@ -199,7 +199,7 @@ def test_a_maven_wrappers_distribution_comes_through_the_dependency_mirror(
     (binding / "type").write_text("maven")
     (binding / "settings.xml").write_text(maven_mirror.settings())
     with _static(served) as mirror:
-        env = {**java_sources.env, "BP_DEPENDENCY_MIRROR": mirror}
+        env = {**java_sources.env, "BP_DEPENDENCY_MIRROR_MAVEN_EXAMPLE_INVALID": mirror}
         result = cnb_build(app, [java_sources.buildpack], env=env, bindings=(binding,))
     building = result.phases["BUILDING"]
     assert "Using the Maven wrapper's distribution (Maven 3.8.7)" in building
