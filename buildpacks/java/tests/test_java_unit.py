@@ -22,9 +22,11 @@ from cnbsdk_java.pom import compiler_release
 from cnbsdk_java.sbom import maven_components
 from cnbsdk_java.truststore import jks_bytes, write_trust_store
 from cnbsdk_java.versions import as_constraint, jdk_requests, jvm_requests
+from cnbsdk_java.wrapper import wrapper_distribution
 
 from cnbsdk.buildpack.launch_shell import shell_program
 from cnbsdk.errors import BuildpackError
+from cnbsdk.spec.buildpack_toml import Dependency
 
 BUILDPACK = "cnbsdk_java"
 OS_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -306,3 +308,25 @@ def test_class_counts_and_the_archived_classpath(tmp_path: Path) -> None:
         "/l/b.jar",
     ]
     assert archived_jars(["/workspace", "/l/a.jar"]) == []
+
+
+def test_the_maven_wrapper_distribution_needs_its_checksum(tmp_path: Path) -> None:
+    assert wrapper_distribution(tmp_path) is None
+    (tmp_path / "mvnw").write_text("#!/bin/sh\n")
+    properties = tmp_path / ".mvn/wrapper/maven-wrapper.properties"
+    properties.parent.mkdir(parents=True)
+    url = "https\\://maven.example.invalid/m2/apache-maven/3.9.6/apache-maven-3.9.6-bin.zip"
+    properties.write_text(f"distributionUrl={url}\n")
+    assert wrapper_distribution(tmp_path) == (
+        ".mvn/wrapper/maven-wrapper.properties has no distributionSha256Sum to verify the"
+        " download with"
+    )
+    properties.write_text(f"distributionUrl={url}\ndistributionSha256Sum={'ab' * 32}\n")
+    found = wrapper_distribution(tmp_path)
+    assert isinstance(found, Dependency)
+    assert (found.version, found.uri, found.checksum, found.strip_components) == (
+        "3.9.6",
+        url.replace("\\", ""),
+        "sha256:" + "ab" * 32,
+        1,
+    )
