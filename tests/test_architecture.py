@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "testing": {"spec", "deps", "buildpack", "distribution", "lifecycle", "oci"},
     "scaffold": {"spec"},
     "catalog": {"spec", "deps", "stacks"},
+    "supply": {"spec", "oci", "stacks", "lifecycle"},
     "cli": {"*"},
 }
 # What a packaged buildpack carries in its lib/ (the vendored runtime) must import nothing else.

@@ -124,6 +124,7 @@ COMMANDS: dict[str, str] = {
     "rebase": "cnbsdk.cli.rebase:rebase",
     "run": "cnbsdk.cli.run:run",
     "sbom": "cnbsdk.cli.sbom:sbom",
+    "scan": "cnbsdk.cli.scan:scan",
     "stack": "cnbsdk.cli.stack:stack",
     "validate": "cnbsdk.cli.validate:validate",
 }

@@ -19,6 +19,7 @@ other files are copied into it under their own name.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,9 @@ class BuildContextLike(Protocol):
 PROGRESS_MIN_BYTES = 8 << 20  # below this a download logs no progress
 ATTEMPTS_VARIABLE = "BP_DEPENDENCY_ATTEMPTS"
 TIMEOUT_VARIABLE = "BP_DEPENDENCY_TIMEOUT"
+# A directory the platform shares between builds: verified downloads kept by checksum, so a
+# new app (or a build with an empty cache) does not fetch the same runtime again.
+SHARED_CACHE_VARIABLE = "CNBSDK_DEPENDENCY_CACHE"
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -133,6 +137,15 @@ class Dependencies:
             self._say(f"Using the bundled {filename_of(dependency.uri)} (offline)")
             with open(bundled, "rb") as stream:
                 return copy_verified(stream, dependency.checksum, destination, source=str(bundled))
+        shared = self._shared_path(dependency)
+        if shared is not None and shared.is_file():
+            try:
+                with open(shared, "rb") as stream:
+                    copy_verified(stream, dependency.checksum, destination, source=str(shared))
+                self._say(f"Using {filename_of(dependency.uri)} from the platform's download cache")
+                return destination
+            except (OSError, DependencyError):
+                shared.unlink(missing_ok=True)  # damaged: fetched again
         mapped = mapped_uri(dependency.checksum, self.bindings)
         if mapped is not None:
             self._say("Using the dependency-mapping binding for this checksum")
@@ -157,6 +170,8 @@ class Dependencies:
                 break
             except DependencyError as error:
                 failures.append(error)
+                if len(failures) < len(uris):
+                    self._say(f"{error.message}; trying the next place")
         else:
             stale = "Debian drops old versions as it publishes updates: run `cnbsdk deps update`"
             if len(failures) == 1:
@@ -170,7 +185,16 @@ class Dependencies:
                 hint=stale if dependency.uri.startswith(DEB_SCHEME) else None,
             )
         self._say("Verified checksum " + dependency.checksum)
+        if shared is not None:
+            _share(path, shared)
         return path
+
+    def _shared_path(self, dependency: Dependency) -> Path | None:
+        root = self.environ.get(SHARED_CACHE_VARIABLE, "").strip()
+        digest = dependency.checksum.partition(":")[2]
+        if not root or not digest:
+            return None
+        return Path(root) / digest / filename_of(dependency.uri)
 
     @property
     def _timeout(self) -> float:
@@ -218,6 +242,18 @@ class Dependencies:
         detail = getattr(self.logger, "detail", None)
         if callable(detail):
             detail(text)
+
+
+def _share(path: Path, shared: Path) -> None:
+    """Keep a verified download in the shared cache (atomically; a cache, nothing more)."""
+    temporary = shared.with_name(f".{shared.name}.{os.getpid()}.part")
+    try:
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, temporary)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, shared)
+    except OSError:
+        temporary.unlink(missing_ok=True)
 
 
 def deliver(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from cnbsdk.deps.deliver import SHARED_CACHE_VARIABLE
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
 from cnbsdk.lifecycle.app_source import AppSource, path_filter, prepare_app
@@ -58,7 +59,7 @@ from cnbsdk.lifecycle.project import (
 )
 from cnbsdk.lifecycle.restore import restore
 from cnbsdk.lifecycle.rootfs import numeric_id, unpacked_rootfs
-from cnbsdk.lifecycle.sandbox import BubblewrapRunner, HostRunner
+from cnbsdk.lifecycle.sandbox import SANDBOX_DEPENDENCY_CACHE, BubblewrapRunner, HostRunner
 from cnbsdk.lifecycle.scratch import build_scratch_dir
 from cnbsdk.lifecycle.signals import signals_handled
 from cnbsdk.lifecycle.workspace import Workspace
@@ -345,10 +346,20 @@ def prepare(
     uid, gid = _cnb_user(build_config, build_image)
     target = run_image_target(run_image)
     runner: BubblewrapRunner | HostRunner
+    shared = dependency_cache_dir()
     if rootfs is not None:
         runner = BubblewrapRunner(
-            rootfs, workspace, uid=uid, gid=gid, network=options.network != "none"
+            rootfs,
+            workspace,
+            uid=uid,
+            gid=gid,
+            network=options.network != "none",
+            dependency_cache=shared,
         )
+        if shared is not None:
+            write_platform_env(
+                workspace.platform, [(SHARED_CACHE_VARIABLE, SANDBOX_DEPENDENCY_CACHE)]
+            )
     else:
         log(
             "Warning: --no-sandbox: buildpacks run on this host as you, seeing your files "
@@ -687,6 +698,16 @@ def run_image_target(ref: str) -> Target:
         variant=config.variant,
         distros=distros,
     )
+
+
+def dependency_cache_dir() -> Path | None:
+    """Where verified dependency downloads are shared between builds on this host:
+    ``$CNBSDK_DEPENDENCY_CACHE`` (``none`` turns the sharing off), else
+    ``<cache>/dependencies``."""
+    given = os.environ.get(SHARED_CACHE_VARIABLE, "").strip()
+    if given.lower() == "none":
+        return None
+    return Path(given).absolute() if given else cache_root() / "dependencies"
 
 
 def _add_registry_env(

@@ -51,6 +51,8 @@ OutputFn = Callable[[str], None]
 
 # Where bubblewrap binds things that are not workspace directories.
 SANDBOX_TMP = "/tmp"
+# The platform's download cache shared between builds (verified files kept by checksum).
+SANDBOX_DEPENDENCY_CACHE = "/var/cache/cnbsdk-dependencies"
 HOST_FILES = ("/etc/resolv.conf", "/etc/hosts")
 INSTALL_HINT = "install bubblewrap (the 'bwrap' command) or build with --no-sandbox"
 # Variables of the lifecycle's own env a sandboxed program may still need (the proxies).
@@ -142,12 +144,14 @@ class BubblewrapRunner:
         uid: int,
         gid: int,
         network: bool = True,
+        dependency_cache: Path | None = None,
     ) -> None:
         self.rootfs = Path(rootfs).absolute()
         self.workspace = workspace
         self.uid = uid
         self.gid = gid
         self.network = network
+        self.dependency_cache = dependency_cache
         self.paths = SANDBOX_PATHS
         self.temp_dir = workspace.root / "sandbox-tmp"
         self.home_dir = workspace.root / "sandbox-home"
@@ -155,7 +159,11 @@ class BubblewrapRunner:
         self.bwrap = check_bubblewrap()
         if not (self.rootfs / "usr").is_dir():
             raise BuildError("not an unpacked image (no /usr)", file=str(self.rootfs))
-        ensure_mount_points(self.rootfs, home=self.home)
+        ensure_mount_points(
+            self.rootfs,
+            home=self.home,
+            extra=(SANDBOX_DEPENDENCY_CACHE,) if dependency_cache else (),
+        )
 
     def inner_path(self, host_path: Path) -> str:
         host_path = Path(host_path).absolute()
@@ -187,6 +195,8 @@ class BubblewrapRunner:
         ]  # fmt: skip
         if self.home != "/":
             args += ["--bind", str(self.home_dir), self.home]
+        if self.dependency_cache is not None:
+            args += ["--bind", str(self.dependency_cache), SANDBOX_DEPENDENCY_CACHE]
         if self.network:
             for path in HOST_FILES:
                 if os.path.exists(path):
@@ -254,6 +264,8 @@ class BubblewrapRunner:
 
     def _prepare_scratch(self) -> None:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
+        if self.dependency_cache is not None:
+            self.dependency_cache.mkdir(parents=True, exist_ok=True)
         if self.home != "/" and not self.home_dir.exists():
             # Start from the image's own home (dotfiles, tool config), as a container would.
             source = self.rootfs / self.home.lstrip("/")
@@ -304,11 +316,13 @@ def home_directory(rootfs: Path, uid: int) -> str:
     return "/"
 
 
-def ensure_mount_points(rootfs: Path, *, home: str = "/") -> None:
+def ensure_mount_points(rootfs: Path, *, home: str = "/", extra: Sequence[str] = ()) -> None:
     """Create what bubblewrap mounts onto (it cannot create them in a read-only root):
-    the spec's directories, ``/tmp``, ``/proc``, ``/dev``, the home, and plain files for
-    ``resolv.conf`` and ``hosts`` (a symlink there would point outside the image)."""
+    the spec's directories, ``/tmp``, ``/proc``, ``/dev``, the home, ``extra`` directories,
+    and plain files for ``resolv.conf`` and ``hosts`` (a symlink there would point outside
+    the image)."""
     directories = ["proc", "dev", "tmp", *(p.lstrip("/") for p in _spec_dirs())]
+    directories += [path.lstrip("/") for path in extra]
     if home != "/":
         directories.append(home.lstrip("/"))
     for directory in directories:

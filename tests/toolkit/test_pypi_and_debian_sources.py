@@ -267,3 +267,48 @@ def test_a_pypi_source_needs_a_file_glob(tmp_path: Path) -> None:
     assert (
         "metadata.dependency-constraints[0].file: is required for a pypi: source" in result.output
     )
+
+
+def test_offline_packaging_bundles_pypi_and_deb_files(
+    package_index: PackageIndex, tmp_path: Path
+) -> None:
+    from cnbsdk.deps import bundle_dependencies, offline_artifact
+
+    name, data = wheel("fake_tool", "1.1.0")
+    package_index.add("fake-tool", name, data)
+    deb = _deb_with_links(tmp_path)
+    archive = tmp_path / "archive"
+    (archive / "pool").mkdir(parents=True)
+    shutil.copyfile(deb, archive / "pool" / deb.name)
+    catalog = descriptor(f"pypi:/fake-tool/{name}", sha(data)).metadata.dependencies + (
+        descriptor(f"deb:/pool/{deb.name}", sha(deb.read_bytes()), "17.0.1").metadata.dependencies
+    )
+    environ = {"BP_PYPI_INDEX": package_index.url, "BP_DEBIAN_MIRROR": archive.as_uri()}
+    buildpack = tmp_path / "bp"
+    files = bundle_dependencies(catalog, buildpack, environ=environ)
+    assert sorted(f.name for f in files) == sorted([name, deb.name])
+    for dependency in catalog:
+        bundled = offline_artifact(buildpack, dependency)
+        assert bundled is not None and sha(bundled.read_bytes()) == dependency.checksum
+
+
+def test_a_shared_download_cache_serves_the_next_build(tmp_path: Path) -> None:
+    from tests.deps.http_files import FileServer
+
+    server = FileServer(tmp_path / "served")
+    try:
+        name, data = wheel("fake_tool", "1.1.0")
+        url = server.put(name, data)
+        shared = tmp_path / "shared"
+        environ = {"CNBSDK_DEPENDENCY_CACHE": str(shared)}
+        for round_ in range(2):
+            deps = Dependencies(descriptor(url, sha(data)), tmp_path, environ=environ)
+            fetched = deps.fetch(deps.resolve("tool"), tmp_path / f"out{round_}")
+            assert fetched.read_bytes() == data
+        assert len(server.requests) == 1, "the second build used the shared copy"
+        kept = shared / sha(data).partition(":")[2] / name
+        kept.write_bytes(b"damaged")
+        deps.fetch(deps.resolve("tool"), tmp_path / "out3")
+        assert len(server.requests) == 2 and kept.read_bytes() == data, "fetched again, replaced"
+    finally:
+        server.stop()

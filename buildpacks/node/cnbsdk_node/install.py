@@ -201,20 +201,23 @@ def install_modules(
         return _vendored(context, project, tools, scripts, npm)
     _remove(app_modules)
 
+    # Both keys from the app as given: package managers rewrite package.json and lockfiles.
+    launch_key = modules_key(project, tools, dev=False)
     if scripts:
         build = context.layers.cached("build-modules", modules_key(project, tools, dev=True))
         if build.reused:
             shutil.copytree(build.path / "node_modules", app_modules, symlinks=True)
+            _restore_lockfile(build, project, manager.lockfiles)
         else:
             npm(*manager.install(dev=True))
             if app_modules.is_dir():
                 shutil.copytree(app_modules, build.path / "node_modules", symlinks=True)
+            if manager.lockfile is None:
+                _keep_lockfile(build, project, manager.lockfiles)
         for script in scripts:
             npm(*manager.run(script))
 
-    launch: LayerRef = context.layers.cached(
-        "launch-modules", modules_key(project, tools, dev=False), launch=True
-    )
+    launch: LayerRef = context.layers.cached("launch-modules", launch_key, launch=True)
     target = launch.path / "node_modules"
     if launch.reused:
         _remove(app_modules)
@@ -227,6 +230,22 @@ def install_modules(
     _link(launch, project)
     forget_pnpm_projects(tools.cache.path)
     return launch
+
+
+def _keep_lockfile(layer: LayerRef, project: NodeProject, names: Sequence[str]) -> None:
+    """An app without a lockfile gets one from its install; the build scripts' package
+    manager (yarn berry) needs it again when the installed tree is reused."""
+    for name in names:
+        if (project.root / name).is_file():
+            (layer.path / "lockfile").mkdir(exist_ok=True)
+            shutil.copyfile(project.root / name, layer.path / "lockfile" / name)
+
+
+def _restore_lockfile(layer: LayerRef, project: NodeProject, names: Sequence[str]) -> None:
+    for name in names:
+        kept = layer.path / "lockfile" / name
+        if kept.is_file() and not (project.root / name).exists():
+            shutil.copyfile(kept, project.root / name)
 
 
 _SCRIPTS_NOTE = re.compile(r"^npm warn install-scripts\s+(\S+@\S+) \(")

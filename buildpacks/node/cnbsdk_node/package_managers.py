@@ -85,11 +85,30 @@ def package_manager(project: NodeProject) -> PackageManager:
                 file=str(project.package_json),
             )
         name = match.group(1)
-        return PackageManager(name, spec, _lockfile(project.root, name))
+        manager = PackageManager(name, spec, _lockfile(project.root, name))
+        _check_linker(project.root, manager)
+        return manager
     for name, files in (("pnpm", (PNPM_LOCK,)), ("yarn", (YARN_LOCK,)), ("npm", LOCKFILES)):
         if any((project.root / f).is_file() for f in files):
             return PackageManager(name, name, _lockfile(project.root, name))
     return PackageManager("npm", "npm", None)
+
+
+_PNP_LINKER = re.compile(r"""^nodeLinker:\s*["']?pnp["']?\s*(#.*)?$""", re.MULTILINE)
+
+
+def _check_linker(root: Path, manager: PackageManager) -> None:
+    """yarn's Plug'n'Play keeps packages as zip files in its cache and needs yarn's loader at
+    launch: not supported yet, said plainly rather than leaving an image that cannot start."""
+    yarnrc = root / ".yarnrc.yml"
+    text = yarnrc.read_text(errors="replace") if yarnrc.is_file() else ""
+    if manager.berry and _PNP_LINKER.search(text):
+        raise BuildpackError(
+            "yarn Plug'n'Play (nodeLinker: pnp) is not supported yet: set "
+            "'nodeLinker: node-modules' (or remove the line: the buildpack then chooses it)",
+            file=str(yarnrc),
+            field="nodeLinker",
+        )
 
 
 def _lockfile(root: Path, name: str) -> Path | None:

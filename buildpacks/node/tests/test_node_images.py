@@ -237,12 +237,12 @@ def test_yarn_and_pnpm_apps_build_through_corepack(
     manager: str,
     installed: str,  # type: ignore[no-untyped-def]
 ) -> None:
-    app = {
-        "package.json": json.dumps(
-            {"name": "pm-app", "packageManager": manager, "dependencies": {"ms": "^2.1.3"}}
-        ),
-        "index.js": MS_APP,
-    }
+    package = {"name": "pm-app", "packageManager": manager, "dependencies": {"ms": "^2.1.3"}}
+    if manager.startswith("yarn@4"):
+        # yarn berry writes yarn.lock in a whole install (what a build script gets), not in
+        # the production-only `workspaces focus`
+        package["scripts"] = {"build": "node -e 0"}
+    app = {"package.json": json.dumps(package), "index.js": MS_APP}
     # corepack checks the package manager's registry signatures; this machine's registry
     # serves none for yarn 1, so that check is off here (as for any such mirror)
     env = {"COREPACK_INTEGRITY_KEYS": "0"} if manager.startswith("yarn@1") else {}
@@ -254,7 +254,17 @@ def test_yarn_and_pnpm_apps_build_through_corepack(
     assert "ms" in components
     again = result.rebuild()
     again.assert_layer_reused("cnbsdk/node:launch-modules", because="unchanged")
-    assert "Running 'node" not in again.phases["BUILDING"]
+    ran = [line.strip() for line in again.phases["BUILDING"].splitlines() if "Running" in line]
+    # no install; only the build script (its output is not kept between builds)
+    corepack = "node /layers/cnbsdk_node/corepack/dist/corepack.js"
+    assert ran == ([f"Running '{corepack} {manager} run build'"] if "scripts" in package else [])
+    # The lockfile the install wrote (in the app image) makes the next build a frozen one.
+    lockfile = result.run(f"cat {installed}").output
+    assert "ms@" in lockfile
+    locked = again.rebuild(files={installed: lockfile})
+    frozen = "--immutable" if manager.startswith("yarn@4") else "--frozen-lockfile"
+    assert f"install {frozen}" in locked.phases["BUILDING"]
+    assert locked.start().get("/").body == "3600000\n"
 
 
 def test_an_npmrc_binding_reaches_npm_and_its_token_nothing_else(

@@ -193,3 +193,17 @@ def test_a_bad_package_manager_field_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "package.json").write_text('{"packageManager": "bun@1.0.0"}')
     with pytest.raises(BuildpackError, match=r'"packageManager" is .bun@1\.0\.0.: expected npm@'):
         package_manager(read_project(tmp_path, {}))
+
+
+def test_yarn_plug_n_play_is_refused_in_one_line(tmp_path: Path) -> None:
+    from cnbsdk_node.package_managers import package_manager
+
+    (tmp_path / "package.json").write_text('{"packageManager": "yarn@4.5.0"}')
+    (tmp_path / ".yarnrc.yml").write_text("enableTelemetry: false\nnodeLinker: pnp\n")
+    with pytest.raises(BuildpackError) as caught:
+        package_manager(read_project(tmp_path, {}))
+    assert str(caught.value).startswith(
+        f"{tmp_path}/.yarnrc.yml: nodeLinker: yarn Plug'n'Play (nodeLinker: pnp) is not supported"
+    )
+    (tmp_path / ".yarnrc.yml").write_text("nodeLinker: node-modules\n")
+    assert package_manager(read_project(tmp_path, {})).berry

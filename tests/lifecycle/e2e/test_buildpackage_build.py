@@ -196,8 +196,14 @@ def test_bad_buildpackages_fail_in_one_line_and_write_nothing(
 
 
 def test_offline_buildpackage_builds_with_network_none(
-    e2e_home: DefaultStack, hello_app: Path, out: Path, tmp_path: Path, file_server: FileServer
+    e2e_home: DefaultStack,
+    hello_app: Path,
+    out: Path,
+    tmp_path: Path,
+    file_server: FileServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("CNBSDK_DEPENDENCY_CACHE", "none")  # the download itself is tested
     data = tool_archive()
     checksum = "sha256:" + hashlib.sha256(data).hexdigest()
     uri = file_server.put("dl/tool-1.4.2.tgz", data)
@@ -230,3 +236,33 @@ def test_offline_buildpackage_builds_with_network_none(
     assert lines[-1] == "error: buildpack examples/offline-tool@0.1.0 failed (exit 1)"
     assert not (out / "online").exists()
     assert len(file_server.requests) == served
+
+
+def test_a_new_app_gets_a_dependency_from_the_shared_download_cache(
+    e2e_home: DefaultStack,
+    hello_app: Path,
+    out: Path,
+    tmp_path: Path,
+    file_server: FileServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two apps with caches of their own: the runtime is downloaded once on this host."""
+    data = tool_archive()
+    checksum = "sha256:" + hashlib.sha256(data).hexdigest()
+    uri = file_server.put("dl/tool-1.4.2.tgz", data)
+    source = plugin(tmp_path / "src", uri, checksum)
+    monkeypatch.setenv("CNBSDK_DEPENDENCY_CACHE", str(tmp_path / "shared"))
+    first = _build(hello_app, f"oci:{out}/one:1", out / "cache-one", "--buildpack", str(source))
+    assert first.exit_code == 0, first.output
+    served = len(file_server.requests)
+    assert served == 1
+    second = _build(hello_app, f"oci:{out}/two:1", out / "cache-two", "--buildpack", str(source))
+    assert second.exit_code == 0, second.output
+    assert "Using tool-1.4.2.tgz from the platform's download cache" in second.output
+    assert len(file_server.requests) == served
+    files = _layer_files(f"oci:{out}/two:1", "examples/offline-tool", "tool")
+    assert files["/layers/examples_offline-tool/tool/bin/tool"] == b"#!/bin/sh\necho tool 1.4.2\n"
+    monkeypatch.setenv("CNBSDK_DEPENDENCY_CACHE", "none")
+    third = _build(hello_app, f"oci:{out}/three:1", out / "cache-3", "--buildpack", str(source))
+    assert third.exit_code == 0, third.output
+    assert len(file_server.requests) == served + 1, "sharing off: downloaded again"
