@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -250,10 +251,12 @@ def spring_boot_jar(path: Path, work: Path, *, greeting: str = "Hello") -> Path:
 
 def maven_distribution(path: Path, version: str = "3.8.7") -> Path:
     """A Maven binary distribution zip (``apache-maven-<v>/bin, boot, lib, conf``) made from
-    the host's Debian Maven, its links followed: what a ``mvnw`` downloads."""
+    the host's Debian Maven, its links followed: what a ``mvnw`` downloads. Each one is
+    different (a ``BUILD-ID`` file), so no download cache already holds it."""
     home = Path("/usr/share/maven")
     top = f"apache-maven-{version}"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{top}/BUILD-ID", uuid.uuid4().hex)
         for directory in ("bin", "boot", "lib", "conf"):
             for file in sorted((home / directory).rglob("*")):
                 if file.is_file():
