@@ -34,8 +34,6 @@ from cnbsdk_java.memory import install_memory_calculator
 from cnbsdk_java.sbom import maven_components
 from cnbsdk_java.versions import jdk_requests, jvm_requests
 
-PROCESS_TYPES = ("web", "executable-jar")
-
 
 @hookimpl
 def detect(context: DetectContext) -> DetectResult:
@@ -75,7 +73,6 @@ def build(context: BuildContext) -> BuildResult:
         runtime = dependencies.resolve("jdk-runtime", f"={jdk_dependency.version}")
         jdk = install_jdk(context, jdk_dependency, runtime)
         maven = dependencies.resolve("maven", "")
-        logger.process(f"Building with Maven {maven.version} on JDK {jdk_dependency.version}")
         found = JavaApp("jar", build_app(context, jdk, maven, environ))
 
     jre = install_jre(context, jre_plan.dependency)

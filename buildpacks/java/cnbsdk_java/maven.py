@@ -159,7 +159,8 @@ def build_app(
         mvn, distribution = install_wrapper_maven(context, wrapper), wrapper
     else:
         if wrapper is not None:
-            context.logger.process(f"Not using mvnw: {wrapper}; Maven from the catalog instead")
+            context.logger.process(f"Not using mvnw: {wrapper}")
+        context.logger.process(f"Using Maven {maven.version} from the catalog")
         mvn, distribution = install_maven(context, maven), maven
     repository = context.layers.cached("maven-repository").path  # ~/.m2, cache only
     settings = settings_file(context, environ)
