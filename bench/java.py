@@ -12,8 +12,10 @@ the dependencies in a cached layer), then copies ``src/`` and packages; the run 
 the JRE and the JAR.
 
 Rows: cold (nothing cached; cnbsdk's stack made beforehand, untimed), no-change rebuild,
-source-only change; then time to first response of ``cnbsdk run`` for the image built with
-CDS and the one built with ``BP_JVM_CDS_ENABLED=false`` (median of ``--runs``). Goal (issue
+source-only change; then time to first response of ``cnbsdk run`` (median of ``--runs``,
+alternating) for the image with the app's CDS archive, the one built with
+``BP_JVM_CDS_ENABLED=false`` (the JVM's own archive, which the buildpack always makes, still
+maps the JDK's classes) and that one with ``-Xshare:off`` (no sharing at all). Goal (issue
 15): cnbsdk at or below buildah; CDS start-up visibly faster.
 
     .venv/bin/python bench/java.py
@@ -135,12 +137,14 @@ def fetch_catalog(work: Path, context: Path) -> Path:
     return buildpack
 
 
-def first_response(image: str, env: dict[str, str]) -> float:
+def first_response(image: str, env: dict[str, str], java_options: str = "") -> float:
     """Seconds from ``cnbsdk run`` to the app's first HTTP answer."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [*CNBSDK, "run", image, "-e", f"PORT={port}", "-e", "BPL_MEMORY_LIMIT=1G"]
+    if java_options:
+        command += ["-e", f"JAVA_TOOL_OPTIONS={java_options}"]
     started = time.monotonic()
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -163,6 +167,9 @@ def first_response(image: str, env: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="start-ups per image (median)")
+    parser.add_argument(
+        "--skip-buildah", action="store_true", help="only the start-up times (two builds)"
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cnbsdk-bench-java-") as tmp:
         work = Path(tmp)
@@ -204,9 +211,13 @@ def main() -> None:
 
         rows = []
         for label, change in (
-            ("cold", False),
-            ("no-change rebuild", False),
-            ("source-only change", True),
+            ()
+            if options.skip_buildah
+            else (
+                ("cold", False),
+                ("no-change rebuild", False),
+                ("source-only change", True),
+            )
         ):
             if change:
                 main_java = app / "src/main/java/demo/Main.java"
@@ -215,24 +226,30 @@ def main() -> None:
             buildah_s = run([*bud, str(context)], env=env)
             rows.append((label, cnbsdk_s, buildah_s))
 
+        if options.skip_buildah:
+            run([*build, "--image", "bench/java"], env=env)
         run(
             [*build, "--image", "bench/java-no-cds", "--env", "BP_JVM_CDS_ENABLED=false"],
             env=env,
         )
-        times: dict[str, list[float]] = {"bench/java": [], "bench/java-no-cds": []}
-        for image in times:
+        starts = {
+            "the app's CDS archive": ("bench/java", ""),
+            "the JVM's own archive only": ("bench/java-no-cds", ""),
+            "no class-data sharing": ("bench/java-no-cds", "-Xshare:off"),
+        }
+        times: dict[str, list[float]] = {label: [] for label in starts}
+        for image, _ in starts.values():
             first_response(image, env)  # unpack the image once, untimed
-        for _ in range(options.runs):  # alternating, so that load on the machine hits both
-            for image, measured in times.items():
-                measured.append(first_response(image, env))
-        starts = {image: statistics.median(measured) for image, measured in times.items()}
+        for _ in range(options.runs):  # alternating, so that load on the machine hits all
+            for label, (image, java_options) in starts.items():
+                times[label].append(first_response(image, env, java_options))
 
     print(f"{'':22}{'cnbsdk':>10}{'buildah':>10}{'ratio':>8}")
     for label, ours, theirs in rows:
         print(f"{label:22}{ours:>9.2f}s{theirs:>9.2f}s{ours / theirs:>8.2f}")
-    with_cds, without = starts["bench/java"], starts["bench/java-no-cds"]
-    print(f"first response, CDS archive     {with_cds:6.3f}s")
-    print(f"first response, no CDS archive  {without:6.3f}s  ({without / with_cds:.2f}x)")
+    print(f"first response (median of {options.runs}):")
+    for label, measured in times.items():
+        print(f"  {label:30}{statistics.median(measured):>7.3f}s")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """Application class-data sharing: a training run at build time, an archive used at launch.
 
-The app is started once in the build (``-XX:DumpLoadedClassList``) until it listens on its
-port (then answers one ``GET /``), exits, or a time-out passes; the classes it loaded are
-then dumped into a static archive (``-Xshare:dump``, which works on every JVM from 11 on,
-with or without the JVM's own archive). At launch ``-XX:SharedArchiveFile`` maps them
-instead of loading them.
-Only JAR files can be archived, so the archive covers the classpath's leading JARs (with a
-directory first, the JDK's classes only); the JVM checks those JARs' sizes and times at
-start, which is why their times are set to the exporter's before the dump.
+The app is started once in the build until it listens on its port (then answers one
+``GET /``), exits, or a time-out passes. When its classpath is JARs only (``java -jar``) and
+the JVM is 13 or newer, the classes it loaded beyond the JVM's own archive are written at its
+exit (``-XX:ArchiveClassesAtExit``: a dynamic archive on top of ``lib/server/classes.jsa``,
+which the JRE layer makes). Otherwise the loaded classes are listed
+(``-XX:DumpLoadedClassList``) and dumped into a static archive (``-Xshare:dump``, any JVM from
+11 on) covering the classpath's leading JARs — with a directory first (an exploded JAR), the
+JDK's classes only; a Spring Boot app's dependency JARs and not ``BOOT-INF/classes``. At
+launch ``-XX:SharedArchiveFile`` maps them instead of loading them. The JVM checks the
+archived JARs' sizes and times at start, which is why their times are set to the exporter's
+before the training run.
 """
 
 from __future__ import annotations
@@ -74,20 +77,20 @@ def archived_jars(classpath: Sequence[str]) -> list[str]:
 
 def training_run(
     jvm: InstalledJvm,
+    jvm_flags: Sequence[str],
     java_args: Sequence[str],
-    class_list: Path,
     *,
     cwd: Path,
     environ: Mapping[str, str],
     timeout: float = TRAINING_SECONDS,
 ) -> str:
-    """Run the app once with the class list dumped; returns how the run ended."""
+    """Run the app once with ``jvm_flags`` (what to dump); returns how the run ended."""
     port = _free_port()
     env = {k: v for k, v in environ.items() if k != "JAVA_TOOL_OPTIONS"}
     env.update(PORT=str(port), SERVER_PORT=str(port), JAVA_HOME=str(jvm.home))
     with open(os.devnull, "wb") as sink:
         process = subprocess.Popen(
-            [str(jvm.java), NO_PERF_DATA, f"-XX:DumpLoadedClassList={class_list}", *java_args],
+            [str(jvm.java), NO_PERF_DATA, *jvm_flags, *java_args],
             cwd=cwd,
             env=env,
             stdout=sink,
@@ -115,31 +118,42 @@ def training_run(
     return ended
 
 
-def make_archive(
+def _dynamic_archive(
+    context: Any, jvm: InstalledJvm, java_args: Sequence[str], archive: Path
+) -> str | None:
+    """The classes the training run loaded beyond the JVM's own archive, written when it
+    exits (Java 13+, a classpath of JARs only): the JDK's classes stay shared too."""
+    ended = training_run(
+        jvm,
+        [f"-XX:ArchiveClassesAtExit={archive}"],
+        java_args,
+        cwd=context.app_dir,
+        environ=dict(os.environ),
+    )
+    if not archive.is_file():
+        context.logger.warning(f"no class-data-sharing archive: the training run {ended}")
+        return None
+    return f"on top of the JVM's own (training run {ended})"
+
+
+def _static_archive(
     context: Any,
     jvm: InstalledJvm,
-    classpath: Sequence[str],
     java_args: Sequence[str],
-    *,
-    key_files: Sequence[Path],
-) -> LayerRef | None:
-    """The ``cds`` launch layer with the app's archive, reused while the JRE and the JARs
-    it covers are unchanged; None (and a warning) when the JVM could not make one."""
-    jars = archived_jars(classpath)
-    digest = _digest(key_files)
-    expected = {"jre": jvm.dependency.checksum, "jars": digest, "classpath": ":".join(jars)}
-    layer: LayerRef = context.layers.cached("cds", expected, launch=True)
-    archive = layer.path / ARCHIVE
-    if layer.reused and archive.is_file():
-        return layer
+    jars: Sequence[str],
+    archive: Path,
+) -> str | None:
+    """The classes the training run loaded, dumped into an archive of their own (any JVM
+    from 11 on; the classpath's leading JARs only)."""
     work = Path(tempfile.mkdtemp(prefix="cnbsdk-cds-"))
     try:
-        for jar in jars:
-            normalize_mtime(Path(jar))
         class_list = work / "classes.lst"
-        started = time.monotonic()
         ended = training_run(
-            jvm, java_args, class_list, cwd=context.app_dir, environ=dict(os.environ)
+            jvm,
+            [f"-XX:DumpLoadedClassList={class_list}"],
+            java_args,
+            cwd=context.app_dir,
+            environ=dict(os.environ),
         )
         if not class_list.is_file():
             context.logger.warning(f"no class-data-sharing archive: the training run {ended}")
@@ -163,12 +177,45 @@ def make_archive(
             context.logger.warning(f"no class-data-sharing archive: -Xshare:dump said {last[0]}")
             return None
         count = sum(1 for line in class_list.read_text().splitlines() if line and line[0] != "#")
-        context.logger.detail(
-            f"Made a class-data-sharing archive of {count} classes "
-            f"(training run {ended}, {time.monotonic() - started:.1f} s)"
-        )
+        return f"of {count} classes (training run {ended})"
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def make_archive(
+    context: Any,
+    jvm: InstalledJvm,
+    classpath: Sequence[str],
+    java_args: Sequence[str],
+    *,
+    key_files: Sequence[Path],
+) -> LayerRef | None:
+    """The ``cds`` launch layer with the app's archive, reused while the JRE and the JARs
+    it covers are unchanged; None (and a warning) when the JVM could not make one."""
+    jars = archived_jars(classpath)
+    base = jvm.home / "lib" / "server" / "classes.jsa"
+    expected = {
+        "jre": jvm.dependency.checksum,
+        "jvm-archive": _digest([base]) if base.is_file() else "",
+        "jars": _digest(key_files),
+        "classpath": ":".join(jars),
+    }
+    layer: LayerRef = context.layers.cached("cds", expected, launch=True)
+    archive = layer.path / ARCHIVE
+    if layer.reused and archive.is_file():
+        return layer
+    for jar in jars:
+        normalize_mtime(Path(jar))
+    started = time.monotonic()
+    if len(jars) == len(classpath) and int(jvm.major) >= 13 and base.is_file():
+        made = _dynamic_archive(context, jvm, java_args, archive)
+    else:
+        made = _static_archive(context, jvm, java_args, jars, archive)
+    if made is None:
+        return None
+    context.logger.detail(
+        f"Made a class-data-sharing archive {made} ({time.monotonic() - started:.1f} s)"
+    )
     LayerEnv().append(
         "JAVA_TOOL_OPTIONS", f"-XX:SharedArchiveFile={archive}", " ", scope=Scope.LAUNCH
     ).write(layer.path)

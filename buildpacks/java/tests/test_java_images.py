@@ -154,7 +154,10 @@ def test_a_maven_project_built_against_the_company_mirror(
     assert maven_mirror.requests and all(auth for _, auth in maven_mirror.requests[-5:])
     assert MAVEN_PASSWORD not in result.log
 
+    assert "Made a class-data-sharing archive on top of the JVM's own" in building
     assert result.start().get("/").body == "Built by maven on Java 17\n"
+    on = result.start(env={"JAVA_TOOL_OPTIONS": "-Xshare:on"})  # fails unless it maps
+    assert on.get("/").body == "Built by maven on Java 17\n"
     assert _ls(result, "-A /workspace") == ["maven-app-1.0.0.jar"]
     assert _ls(result, "/layers/cnbsdk_java") == [
         "cds",
