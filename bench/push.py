@@ -41,7 +41,7 @@ def parallel_push(src: str, dst: str, workers: int) -> None:
     """What ``cnbsdk copy`` would do with blobs moved ``workers`` at a time (library API)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from cnbsdk.oci.copy import transfer_blob
+    from cnbsdk.oci.blobs import transfer_blob
     from cnbsdk.oci.image import resolve_image
     from cnbsdk.oci.open import open_destination, open_source
 

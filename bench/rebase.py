@@ -37,7 +37,8 @@ from cnbsdk.lifecycle.creator import BuildOptions, create  # noqa: E402
 from cnbsdk.lifecycle.default_stack import DEFAULT_RUN_IMAGE, default_stack  # noqa: E402
 from cnbsdk.lifecycle.rebase import RebaseReport, rebase  # noqa: E402
 from cnbsdk.oci.copy import copy_image  # noqa: E402
-from cnbsdk.oci.image import read_image, write_image  # noqa: E402
+from cnbsdk.oci.image import read_image  # noqa: E402
+from cnbsdk.oci.image_writer import write_image  # noqa: E402
 from cnbsdk.oci.layer_tar import TarEntry, write_layer_from_entries  # noqa: E402
 from cnbsdk.oci.open import open_destination, open_source  # noqa: E402
 

@@ -15,7 +15,9 @@ from click.testing import CliRunner, Result
 
 from cnbsdk.cli.main import cli
 from cnbsdk.lifecycle.default_stack import DefaultStack, default_stack
-from cnbsdk.oci.image import ImageConfig, Manifest, read_image, write_image
+from cnbsdk.oci.image import read_image
+from cnbsdk.oci.image_writer import write_image
+from cnbsdk.oci.models import ImageConfig, Manifest
 from cnbsdk.oci.open import open_destination, open_source
 
 
@@ -65,8 +67,8 @@ def shipped_stack_today(dest: Path) -> Path:
     """A copy of the shipped stack file in ``dest`` with a lock that resolves today: the
     shipped lock while Debian still serves every pin, else the newest versions (as the
     default stack does) — so no test depends on the shipped lock still resolving."""
+    from cnbsdk.cache_dir import cache_root
     from cnbsdk.stacks import shipped_stack
-    from cnbsdk.stacks.cache import cache_root
     from cnbsdk.stacks.create import stack_workspace
     from cnbsdk.stacks.definition import StackDefinition
     from cnbsdk.stacks.follow import follow_lock

@@ -214,15 +214,24 @@ class LayerEnv:
 
 
 def _apply_one(environ: MutableMapping[str, str], mod: Modification, delim: str) -> None:
-    # LC env/env.go: a delimiter is only put between two non-empty parts, and no .delim
-    # file means no delimiter at all (plain concatenation).
-    existing = environ.get(mod.name, "")
-    if mod.behaviour == OVERRIDE:
-        environ[mod.name] = mod.value
-    elif mod.behaviour == DEFAULT:
+    apply_modification(environ, mod.name, mod.behaviour, mod.value, delim)
+
+
+def apply_modification(
+    environ: MutableMapping[str, str], name: str, behaviour: str, value: str, delim: str = ""
+) -> None:
+    """One env file's rule, as the lifecycle applies it (LC ``env/env.go``) and as
+    ``lifecycle/build_env.py`` applies it for the next buildpack: ``override`` sets,
+    ``default`` sets an empty variable only, ``prepend``/``append`` join with ``delim``
+    (``<NAME>.delim``; none means plain concatenation), put only between two non-empty
+    parts. ``delim`` itself changes nothing."""
+    existing = environ.get(name, "")
+    if behaviour == OVERRIDE:
+        environ[name] = value
+    elif behaviour == DEFAULT:
         if not existing:
-            environ[mod.name] = mod.value
-    elif mod.behaviour == PREPEND:
-        environ[mod.name] = mod.value + (delim + existing if existing else "")
-    elif mod.behaviour == APPEND:
-        environ[mod.name] = (existing + delim if existing else "") + mod.value
+            environ[name] = value
+    elif behaviour == PREPEND:
+        environ[name] = value + (delim + existing if existing else "")
+    elif behaviour == APPEND:
+        environ[name] = (existing + delim if existing else "") + value

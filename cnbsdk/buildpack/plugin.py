@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import inspect
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from cnbsdk.errors import BuildpackError, CnbError
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 
 if TYPE_CHECKING:
+    import importlib.metadata
+
     from cnbsdk.buildpack.context import BuildContext, DetectContext
     from cnbsdk.buildpack.results import BuildResult, DetectResult
 
@@ -97,6 +98,8 @@ def _module_file(obj: object) -> Path:
 
 
 def _distribution_of(module_name: str) -> str:
+    import importlib.metadata  # ~10 ms: not on a packaged buildpack's start path
+
     top = module_name.split(".")[0]
     for name in importlib.metadata.packages_distributions().get(top, []):
         try:
@@ -139,15 +142,18 @@ def _from_object(ref: str, obj: object, *, distribution: str, entry_point: str) 
     return plugin
 
 
-def load_plugin(ref: str) -> BuildpackPlugin:
-    """Load a plugin from an import reference: ``"pkg.mod"`` or ``"pkg.mod:attr"``."""
+def load_plugin(ref: str, *, distribution: bool = True) -> BuildpackPlugin:
+    """Load a plugin from an import reference: ``"pkg.mod"`` or ``"pkg.mod:attr"``.
+    ``distribution=False`` leaves out the installed distribution's name and version (the
+    packaged runtime never shows it, and finding it reads every installed package)."""
     obj = _import_ref(ref)
-    return _from_object(
-        ref, obj, distribution=_distribution_of(ref.partition(":")[0]), entry_point=""
-    )
+    found = _distribution_of(ref.partition(":")[0]) if distribution else ""
+    return _from_object(ref, obj, distribution=found, entry_point="")
 
 
 def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    import importlib.metadata
+
     return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import sysconfig
-import traceback
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,7 +241,7 @@ def main(
     author_root: Path | None = None
     try:
         inputs = read_inputs(args, env)
-        plugin = load_plugin(plugin_ref)
+        plugin = load_plugin(plugin_ref, distribution=False)
         author_root = plugin.package_root
         descriptor, descriptor_file = _descriptor(plugin, inputs.buildpack_dir)
         _check_api(descriptor, descriptor_file)
@@ -284,17 +282,23 @@ def main(
 
 
 _CNBSDK_DIR = str(Path(__file__).resolve().parents[1]) + os.sep
-_LIBRARY_DIRS = tuple(
-    str(Path(path).resolve()) + os.sep
-    for path in {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
-    if path
-)
+
+
+def _library_dirs() -> tuple[str, ...]:
+    """Python's own library directories (sysconfig is imported only when an error needs it:
+    every phase's start pays for each module it imports)."""
+    import sysconfig
+
+    paths = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+    return tuple(str(Path(path).resolve()) + os.sep for path in paths if path)
 
 
 def _author_location(error: BaseException, author_root: Path | None = None) -> str:
     """`` (at FILE:LINE in FUNCTION)``: the innermost frame of the traceback in the plugin's
     own package, else the innermost that is neither cnbsdk's nor Python's own library nor
     pluggy's: the author's line."""
+    import traceback
+
     frames = list(reversed(traceback.extract_tb(error.__traceback__)))
     if author_root is not None:
         root = author_root.resolve()
@@ -302,9 +306,10 @@ def _author_location(error: BaseException, author_root: Path | None = None) -> s
             path = Path(frame.filename).resolve()
             if path == root or root in path.parents:
                 return f" (at {frame.filename}:{frame.lineno} in {frame.name})"
+    library_dirs = _library_dirs()
     for frame in frames:
         filename = str(Path(frame.filename).resolve())
-        if filename.startswith(_CNBSDK_DIR) or filename.startswith(_LIBRARY_DIRS):
+        if filename.startswith(_CNBSDK_DIR) or filename.startswith(library_dirs):
             continue
         if f"{os.sep}site-packages{os.sep}pluggy{os.sep}" in filename:
             continue
@@ -316,6 +321,8 @@ def _author_location(error: BaseException, author_root: Path | None = None) -> s
 
 def _report(logger: Logger, message: str) -> None:
     if logger.debug_enabled:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
     line = " ".join(message.split())
     sys.stderr.write(f"error: {line}\n")

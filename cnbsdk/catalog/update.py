@@ -203,8 +203,8 @@ class _Sources:
 
     def apt(self) -> Any:
         if self._apt is None:
+            from cnbsdk.cache_dir import cache_root
             from cnbsdk.stacks.apt import AptWorkspace
-            from cnbsdk.stacks.cache import cache_root
 
             self._apt = AptWorkspace(
                 cache_root() / "catalog",

@@ -12,7 +12,10 @@ from cnbsdk.cli.detect import common_build_options, render_report, verbose_build
 from cnbsdk.cli.progress_bar import terminal_progress
 
 
-@click.command("build")
+@click.command(
+    "build",
+    epilog="The builds of image records: cnbsdk build list|status|logs (docs/commands.md).",
+)
 @common_build_options
 @click.option("-i", "--image", required=True, metavar="REF", help="Where to write the app image.")
 @click.option(

@@ -25,7 +25,8 @@ from cnbsdk.distribution.builder_inspect import (
 )
 from cnbsdk.lifecycle.app_inspect import describe_app_image, is_app_image, render_app_image
 from cnbsdk.oci.describe import describe_plain_image
-from cnbsdk.oci.image import ImageConfig, ResolvedImage
+from cnbsdk.oci.image import ResolvedImage
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.stacks.inspect import describe_stack_lock, render_stack_lock

@@ -31,6 +31,17 @@ class CnbGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # `cnbsdk build list|status|logs` are the builds of image records; any other
+        # `cnbsdk build ...` is the app build (`./list` builds a directory named list).
+        if len(args) > 1 and args[0] == "build" and args[1] in BUILD_RECORD_COMMANDS:
+            from cnbsdk.cli.build_records import build_records
+
+            return f"build {args[1]}", build_records.commands[args[1]], args[2:]
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
         if target is None:
@@ -99,8 +110,8 @@ def _check_home() -> None:
     """cnbsdk's home (the image store) and cache (unpacked images, with their setuid files)
     are directories private to the user (0700), made so here; one that is a file or another
     user's is refused with one line, before any command writes below it."""
+    from cnbsdk.cache_dir import cache_root
     from cnbsdk.oci.store import cnbsdk_home, private_directory
-    from cnbsdk.stacks.cache import cache_root
 
     home_name = "CNBSDK_HOME" if os.environ.get("CNBSDK_HOME") else "cnbsdk's home"
     cache_name = "CNBSDK_CACHE_DIR" if os.environ.get("CNBSDK_CACHE_DIR") else "cnbsdk's cache"
@@ -111,23 +122,35 @@ def _check_home() -> None:
 # Every command lives in its own module, imported only when it runs (or when --help lists
 # them): `cnbsdk run` does not pay for importing the builder. Keep the list sorted.
 COMMANDS: dict[str, str] = {
+    "attest": "cnbsdk.cli.sign:attest",
     "build": "cnbsdk.cli.build:build",
     "buildpacks": "cnbsdk.cli.buildpacks:buildpacks",
     "builder": "cnbsdk.cli.builder:builder",
     "copy": "cnbsdk.cli.copy:copy",
     "deps": "cnbsdk.cli.deps:deps",
     "detect": "cnbsdk.cli.detect:detect",
+    "generate-key-pair": "cnbsdk.cli.sign:generate_key_pair",
+    "image": "cnbsdk.cli.image:image",
     "images": "cnbsdk.cli.images:images",
     "inspect": "cnbsdk.cli.inspect:inspect",
     "new": "cnbsdk.cli.new:new",
     "package": "cnbsdk.cli.package:package",
     "rebase": "cnbsdk.cli.rebase:rebase",
+    "reconcile": "cnbsdk.cli.reconcile:reconcile",
     "run": "cnbsdk.cli.run:run",
     "sbom": "cnbsdk.cli.sbom:sbom",
     "scan": "cnbsdk.cli.scan:scan",
+    "serve": "cnbsdk.cli.serve:serve",
+    "sign": "cnbsdk.cli.sign:sign",
     "stack": "cnbsdk.cli.stack:stack",
     "validate": "cnbsdk.cli.validate:validate",
+    "verify": "cnbsdk.cli.sign:verify",
+    "verify-attestation": "cnbsdk.cli.sign:verify_attestation",
 }
+
+
+# `cnbsdk build WORD ...` with one of these words goes to cli/build_records.py.
+BUILD_RECORD_COMMANDS = ("list", "status", "logs")
 
 
 def main() -> None:

@@ -38,9 +38,12 @@ from typing import Any
 
 from cnbsdk import __version__
 from cnbsdk.distribution.buildpack_layer import buildpack_layer, buildpack_layers_label_entry
+from cnbsdk.distribution.buildpack_source import is_image_reference, is_plain_buildpack_dir
 from cnbsdk.errors import CnbError, PackageError
-from cnbsdk.oci.image import HistoryEntry, ImageConfig, resolve_image, write_image
+from cnbsdk.oci.image import resolve_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_entries
+from cnbsdk.oci.models import HistoryEntry, ImageConfig
 from cnbsdk.oci.open import open_destination, open_source, read_manifest_and_config
 from cnbsdk.oci.reference import check_references
 from cnbsdk.spec.builder_toml import BuilderModule, BuilderToml
@@ -186,10 +189,6 @@ class BuilderBuildpack:
         return str(info.id), str(info.version)
 
 
-def _is_image_reference(location: str) -> bool:
-    return location.startswith(("docker://", "oci:", "docker-archive:"))
-
-
 def _read_buildpackage(location: str, staging: Path) -> list[tuple[BuildpackDescriptor, Path]]:
     """Every buildpack of a buildpackage (.cnb file or image), extracted safely."""
     from cnbsdk.distribution.buildpackage import read_buildpackage
@@ -223,7 +222,7 @@ def resolve_module(
             "file or an image reference",
             field=origin,
         )
-    if _is_image_reference(location):
+    if is_image_reference(location):
         return _read_buildpackage(location, staging)
     path = Path(location.removeprefix("file://"))
     if not path.is_absolute():
@@ -232,18 +231,10 @@ def resolve_module(
         return _read_buildpackage(str(path), staging)
     if not path.is_dir():
         raise PackageError(f"{location!r}: no such directory or .cnb file", field=origin)
-    plain = (path / "buildpack.toml").is_file() and not (path / "__init__.py").exists()
-    if plain and ((path / "bin").is_dir() or _is_composite_dir(path)):
+    if is_plain_buildpack_dir(path):
         return [(BuildpackDescriptor.read(path / "buildpack.toml"), path.resolve())]
     packaged = package_buildpack_dir(path, staging)
     return [(packaged.descriptor, packaged.path)]
-
-
-def _is_composite_dir(path: Path) -> bool:
-    try:
-        return BuildpackDescriptor.read(path / "buildpack.toml").is_composite
-    except CnbError:
-        return False
 
 
 def collect_buildpacks(

@@ -21,7 +21,8 @@ from cnbsdk.distribution.builder import (
 )
 from cnbsdk.errors import CnbError, ImageError
 from cnbsdk.oci.extract import extract_image_layer
-from cnbsdk.oci.image import ImageConfig, ResolvedImage, resolve_image
+from cnbsdk.oci.image import ResolvedImage, resolve_image
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_source, read_manifest_and_config
 from cnbsdk.spec.fields import Fields
 from cnbsdk.spec.order import OrderGroup

@@ -47,7 +47,26 @@ if sys.version_info < {min_python!r}:
     sys.exit(1)
 
 sys.dont_write_bytecode = True  # the buildpack directory is read-only on a builder
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+_lib = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
+# cnbsdk's lifecycle may give lib/'s bytecode, compiled ahead, in a directory of its own
+# (lib/a/__pycache__/b.*.pyc at DIR/a/__pycache__/b.*.pyc); nothing else sees the variable.
+_bytecode = os.environ.pop("CNBSDK_BYTECODE_CACHE", "")
+if _bytecode:
+    from importlib import machinery as _machinery
+
+    class _Loader(_machinery.SourceFileLoader):
+        def get_data(self, path):
+            if path.endswith(".pyc") and path.startswith(_lib + os.sep):
+                path = os.path.join(_bytecode, os.path.relpath(path, _lib))
+            return super().get_data(path)
+
+    def _finder(path):
+        if path != _lib and not path.startswith(_lib + os.sep):
+            raise ImportError(path)
+        return _machinery.FileFinder(path, (_Loader, _machinery.SOURCE_SUFFIXES))
+
+    sys.path_hooks.insert(0, _finder)  # before lib/ is on the path and its finder is made
+sys.path.insert(0, _lib)
 
 from cnbsdk.buildpack.runtime import main  # noqa: E402
 
@@ -133,14 +152,18 @@ def _write_plugin_layout(
     lib = stage / "lib"
     lib.mkdir()
     vendor_cnbsdk_runtime(lib)
-    names = ["cnbsdk"]
     for name in (*RUNTIME_PACKAGES, *extra):
         vendor_package(name, lib)
-        names.append(name)
     copy_tree(source.package_root, lib / source.package_root.name)
-    names.append(source.package_root.name.removesuffix(".py"))
     _make_readable(stage)
-    return tuple(names)
+    return vendored_names(source, extra)
+
+
+def vendored_names(source: BuildpackSource, extra: Sequence[str]) -> tuple[str, ...]:
+    """The top-level names a plugin's ``lib/`` holds: the runtime, ``extra``, the plugin."""
+    assert source.package_root is not None
+    package = source.package_root.name.removesuffix(".py")
+    return ("cnbsdk", *RUNTIME_PACKAGES, *extra, package)
 
 
 def _write_plain_layout(source: BuildpackSource, stage: Path) -> None:

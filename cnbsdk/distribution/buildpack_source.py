@@ -1,11 +1,27 @@
-"""Find out what ``cnbsdk package buildpack SRC`` was given and where its files are.
+"""What a buildpack source is, decided in one place for ``cnbsdk package buildpack SRC``,
+``cnbsdk build --buildpack``, project.toml and builder.toml ``[[buildpacks]]``.
 
-SRC is one of:
+A source is one of:
+  * a plain buildpack directory (``buildpack.toml`` and ``bin/``, or a composite's
+    ``[[order]]``), used as it is (``is_plain_buildpack_dir``);
   * a directory holding a plugin package (``buildpack.toml`` beside ``__init__.py``);
   * a plugin distribution's project directory (``pyproject.toml`` declaring a
     ``[project.entry-points.cnbsdk]`` entry, its package in the directory or under ``src/``);
-  * a plain buildpack directory (``buildpack.toml`` and ``bin/``), packaged as it is;
-  * the id (or entry-point name) of an installed plugin buildpack.
+  * the id (or entry-point name) of an installed plugin buildpack;
+  * a buildpackage: a ``.cnb`` file or an image (``buildpackage_reference``).
+
+``resolve_source`` resolves the first four to their files; plugins are then packaged.
+
+Which ``--buildpack`` (or project.toml ``uri``) names a buildpackage, first match wins
+(docs/commands.md, ``--buildpack``):
+
+1. an existing directory: a buildpack directory or a plugin package/project (not ours);
+2. an existing file (``file://`` allowed): a ``.cnb`` buildpackage;
+3. ``oci:PATH[:TAG]``, ``docker-archive:PATH``, ``docker://HOST/REPO[:TAG|@DIGEST]``;
+4. a name whose first part is a registry host (holds ``.`` or ``:``, or is ``localhost``),
+   e.g. ``127.0.0.1:5000/bps/x:1``: that registry;
+5. a name with a ``:TAG`` or ``@sha256:`` (which no buildpack id has): the local store;
+6. anything else is an installed plugin id (or ``ID@VERSION`` of a builder's buildpack).
 """
 
 from __future__ import annotations
@@ -15,12 +31,58 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnbsdk.buildpack.plugin import BuildpackPlugin, find_installed
-from cnbsdk.errors import CnbError, PackageError
+from cnbsdk.errors import BuildError, CnbError, PackageError
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.ids import author_buildpack_api
 from cnbsdk.spec.toml_file import read_toml
 
 DESCRIPTOR = "buildpack.toml"
+IMAGE_TRANSPORTS = ("oci:", "docker-archive:", "docker://")
+
+
+def is_image_reference(text: str) -> bool:
+    """Whether ``text`` names an image by its transport (``oci:``, ``docker://``...)."""
+    return text.startswith(IMAGE_TRANSPORTS)
+
+
+def is_plain_buildpack_dir(path: Path) -> bool:
+    """A directory laid out as the spec says (``buildpack.toml`` and ``bin/``, or a
+    composite), rather than a plugin package or project that has to be packaged first."""
+    descriptor_path = path / DESCRIPTOR
+    if not descriptor_path.is_file() or (path / "__init__.py").exists():
+        return False
+    if (path / "bin").is_dir():
+        return True
+    try:
+        return BuildpackDescriptor.read(descriptor_path).is_composite
+    except CnbError:
+        return False
+
+
+def buildpackage_reference(source: str, *, base: Path | None = None) -> str | None:
+    """The buildpackage ``source`` names (an absolute ``.cnb`` path or an image reference),
+    or None when it is a directory or a plugin id. Relative paths are taken from ``base``
+    (default: the working directory)."""
+    text = source.removeprefix("file://")
+    path = Path(text) if base is None or Path(text).is_absolute() else base / text
+    if path.is_dir():
+        return None
+    if path.is_file():
+        return str(path.resolve())
+    if source.startswith(("file://", ".", "/", "~")):
+        if path.suffix == ".cnb":
+            raise BuildError("no such .cnb file", file=str(path))
+        return None  # a missing directory: reported where directories are read
+    if is_image_reference(text):
+        return text
+    first, slash, _rest = text.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return text
+    if path.suffix == ".cnb":
+        raise BuildError("no such .cnb file", file=str(path))
+    if ":" in text:
+        return text
+    return None
 
 
 @dataclass(frozen=True)

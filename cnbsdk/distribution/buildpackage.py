@@ -29,9 +29,11 @@ from cnbsdk.distribution.buildpack_layer import (
 from cnbsdk.distribution.staging import unwritable_output
 from cnbsdk.errors import CnbError, ImageError, PackageError, SpecError
 from cnbsdk.oci.extract import extract_image_layer, extract_layer
-from cnbsdk.oci.image import ImageConfig, read_image, running_platform, write_image
+from cnbsdk.oci.image import read_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import NORMALIZED_MTIME, Layer
 from cnbsdk.oci.layout import OciLayoutDestination, OciLayoutSource
+from cnbsdk.oci.models import ImageConfig, running_platform
 from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.ids import BuildpackId, path_segment

@@ -4,7 +4,8 @@ buildpacks.
 ``cnbsdk/builder:bookworm`` lives in the local store. It is made on first use from cnbsdk's
 shipped stack (the default build and run images) and every installed plugin buildpack, each
 in a group of its own (as pack's sample builders have one group per language: the first
-buildpack whose detect passes builds the app), in buildpack id order. Its label
+buildpack whose detect passes builds the app), in the order of ``LANGUAGE_ORDER`` (below), then
+the other plugins in id order. Its label
 ``dev.cnbsdk.builder.fingerprint`` records what it was made from: the stack lock's digest,
 each plugin's id, version and content hash, the runtime vendored into each plugin (cnbsdk's
 author API, pluggy, tomli...) and the packaging code, and the lifecycle (its binaries and
@@ -163,11 +164,29 @@ def _builder_buildpack_ids(reference: str) -> set[str]:
 # -- making it ---------------------------------------------------------------------------
 
 
+# Which language buildpack gets an app that several would detect: the first whose detect
+# passes builds it. An app is usually one language with stray files of others: a Java app
+# with a package.json for its front end (built by Maven/Gradle plugins), a Node.js app with
+# a requirements.txt for a helper script. So the buildpacks with the narrowest markers and
+# the largest build come first: Java (pom.xml, build.gradle), then Node.js (package.json),
+# then Python, which detects broadly (requirements.txt, pyproject.toml, .python-version,
+# setup.py...) to fail loudly in its build rather than not at all. Other plugins follow, in
+# id order. An app that needs two languages names its buildpacks (--buildpack or
+# project.toml's group).
+LANGUAGE_ORDER = ("cnbsdk/java", "cnbsdk/node", "cnbsdk/python")
+
+
+def detection_order(plugins: Sequence[PluginState]) -> list[PluginState]:
+    """``plugins`` in the default builder's order: ``LANGUAGE_ORDER``, then by id."""
+    rank = {bp_id: index for index, bp_id in enumerate(LANGUAGE_ORDER)}
+    return sorted(plugins, key=lambda p: (rank.get(p.id, len(rank)), p.id))
+
+
 def default_builder_toml(
     build_image: str, run_image: str, plugins: Sequence[PluginState]
 ) -> BuilderToml:
     """The builder.toml of the default builder (kept in memory, never written)."""
-    ordered = sorted(plugins, key=lambda p: p.id)
+    ordered = detection_order(plugins)
     return BuilderToml(
         description="cnbsdk's default builder: the Debian 12 stack and every installed "
         "plugin buildpack, one group each",

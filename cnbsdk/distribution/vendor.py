@@ -8,13 +8,14 @@ running interpreter imports them from.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cnbsdk.errors import PackageError
@@ -105,9 +106,15 @@ def vendor_cnbsdk_runtime(lib: Path) -> Path:
     return target
 
 
+@functools.cache
+def _packages_distributions() -> Mapping[str, list[str]]:
+    """Which distributions provide each top-level name (~60 ms: read once per process)."""
+    return importlib.metadata.packages_distributions()
+
+
 def _copy_metadata(import_name: str, lib: Path) -> None:
     """Keep the distribution's METADATA and licence files (MIT/Apache notices travel along)."""
-    names = importlib.metadata.packages_distributions().get(import_name, [])
+    names = _packages_distributions().get(import_name, [])
     for name in names[:1]:
         dist = importlib.metadata.distribution(name)
         version = dist.version

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnbsdk.errors import CnbError, ImageError, RegistryError
-from cnbsdk.oci.image import ImageConfig, Manifest
 from cnbsdk.oci.layout import OciLayout
+from cnbsdk.oci.models import ImageConfig, Manifest
 from cnbsdk.oci.open import open_source, read_manifest_and_config
 from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, OCI, STORE, ImageRef, as_reference
 from cnbsdk.oci.store import ImageStore, store_tag

@@ -19,7 +19,8 @@ from typing import Any
 
 from cnbsdk.oci.describe import image_facts, with_index_digest
 from cnbsdk.oci.digest import Descriptor
-from cnbsdk.oci.image import ImageConfig, ResolvedImage
+from cnbsdk.oci.image import ResolvedImage
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.spec.labels import (
     BUILD_METADATA_LABEL,
     LIFECYCLE_METADATA_LABEL,

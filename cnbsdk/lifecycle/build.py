@@ -283,7 +283,11 @@ def _build_one(
     full_env.update(cnb_inputs(element.api, shown))
     argv = [f"{bp_dir}/bin/build", shown_layers, shown_platform, shown_plan]
     result = runner.run(
-        argv, cwd=view.paths.app, env=full_env, on_output=lambda line: log(line.rstrip("\n"))
+        argv,
+        cwd=view.paths.app,
+        env=full_env,
+        on_output=lambda line: log(line.rstrip("\n")),
+        buildpack=element.located,
     )
     if result.exit_code != 0:
         raise BuildpackFailed(element, result.exit_code, result.output)

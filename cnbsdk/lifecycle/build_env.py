@@ -24,6 +24,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from cnbsdk.buildpack.env import APPEND, DEFAULT, OVERRIDE, PREPEND, apply_modification
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.order import LocatedBuildpack
@@ -64,7 +65,6 @@ EXEC_ENV_API = ApiVersion(0, 12)
 # Given whatever the API: the lifecycle sets it for every buildpack (buildpack/build.go).
 ALWAYS_GIVEN: tuple[str, ...] = ("CNB_BUILDPACK_DIR",)
 
-OVERRIDE, DEFAULT, PREPEND, APPEND = "override", "default", "prepend", "append"
 # LC env.go: a file "NAME." (empty suffix) is the pre-0.5 prepend-path action.
 _PREPEND_PATH = ""
 _ACTIONS = (OVERRIDE, DEFAULT, PREPEND, APPEND, _PREPEND_PATH)
@@ -146,19 +146,11 @@ def with_env_dir(
         if action not in _ACTIONS or not name:
             continue
         value = _read_value(path, inside)
-        existing = result.get(name, "")
-        if action == OVERRIDE:
-            result[name] = value
-        elif action == DEFAULT:
-            if not existing:
-                result[name] = value
-        elif action == PREPEND:
-            result[name] = value + _joined_before(existing, _delimiter(directory, name, "", inside))
-        elif action == APPEND:
-            result[name] = _joined_after(existing, _delimiter(directory, name, "", inside)) + value
-        else:  # _PREPEND_PATH
-            delim = _delimiter(directory, name, PATH_SEPARATOR, inside)
-            result[name] = value + _joined_before(existing, delim)
+        fallback = PATH_SEPARATOR if action == _PREPEND_PATH else ""
+        if action == _PREPEND_PATH:
+            action = PREPEND
+        delim = _delimiter(directory, name, fallback, inside) if action in (PREPEND, APPEND) else ""
+        apply_modification(result, name, action, value, delim)
     return result
 
 
@@ -315,10 +307,6 @@ def cnb_inputs(
 def _joined_before(existing: str, delim: str) -> str:
     # LC env.go prefix(): the delimiter goes in only when there is something to join.
     return delim + existing if existing else ""
-
-
-def _joined_after(existing: str, delim: str) -> str:
-    return existing + delim if existing else ""
 
 
 def _delimiter(directory: Path, name: str, fallback: str, root: Path) -> str:

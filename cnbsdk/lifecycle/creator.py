@@ -26,17 +26,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.deps.deliver import SHARED_CACHE_VARIABLE
+from cnbsdk.distribution.buildpack_source import buildpackage_reference, is_plain_buildpack_dir
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
 from cnbsdk.lifecycle.app_source import AppSource, path_filter, prepare_app
 from cnbsdk.lifecycle.build import BuildOutcome, build
 from cnbsdk.lifecycle.build_env import filtered_base_env
-from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
 from cnbsdk.lifecycle.cache import VolumeCache
 from cnbsdk.lifecycle.detect import DetectionFailed, DetectReport, SandboxDetectRunner, detect
-from cnbsdk.lifecycle.export import ExportReport, export, resolve_created
+from cnbsdk.lifecycle.export import ExportReport, export
 from cnbsdk.lifecycle.from_builder import (
     BuilderInputs,
     choose_builder,
@@ -58,15 +60,18 @@ from cnbsdk.lifecycle.project import (
     write_platform_env,
 )
 from cnbsdk.lifecycle.restore import restore
-from cnbsdk.lifecycle.rootfs import numeric_id, unpacked_rootfs
+from cnbsdk.lifecycle.rootfs import numeric_id
+from cnbsdk.lifecycle.run_cache import held_build_rootfs
 from cnbsdk.lifecycle.sandbox import SANDBOX_DEPENDENCY_CACHE, BubblewrapRunner, HostRunner
 from cnbsdk.lifecycle.scratch import build_scratch_dir
 from cnbsdk.lifecycle.signals import signals_handled
 from cnbsdk.lifecycle.workspace import Workspace
+from cnbsdk.oci.created import resolve_created
 from cnbsdk.oci.digest import tree_digest
-from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.oci.reference import parse_reference
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.ids import BuildpackId
 from cnbsdk.spec.labels import ProjectMetadata
@@ -74,8 +79,9 @@ from cnbsdk.spec.order import GroupEntry, OrderGroup
 from cnbsdk.spec.target import Distro, Target
 from cnbsdk.spec.toml_file import read_toml
 from cnbsdk.spec.unknown_keys import unknown_keys
-from cnbsdk.stacks.cache import cache_root
-from cnbsdk.stacks.progress import ProgressFactory, silent
+
+if TYPE_CHECKING:
+    from cnbsdk.distribution.buildpack_dir import PackagedBuildpack
 
 Log = Callable[[str], None]
 
@@ -523,23 +529,34 @@ def _place_one(source: str, workspace: Workspace, staging: Path) -> list[Located
     if reference is not None:
         return _place_buildpackage(reference, workspace, staging)
     path = Path(source)
-    if _is_plain_buildpack(path):
+    if is_plain_buildpack_dir(path):
         descriptor = BuildpackDescriptor.read(path / "buildpack.toml")
         target = _buildpack_home(workspace, descriptor)
         if not _already_placed(target, path, descriptor, source):
             shutil.copytree(path, target, symlinks=True)
             _make_readable(target)
     else:
-        from cnbsdk.distribution.buildpack_dir import package_buildpack_dir
-
-        packaged = package_buildpack_dir(source, staging)
+        packaged, key = _packaged(source, staging)
         descriptor = packaged.descriptor
         target = _buildpack_home(workspace, descriptor)
         if not _already_placed(target, packaged.path, descriptor, source):
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(packaged.path, target)
             _make_readable(target)
+        return [LocatedBuildpack(BuildpackDescriptor.read(target / "buildpack.toml"), target, key)]
     return [LocatedBuildpack(BuildpackDescriptor.read(target / "buildpack.toml"), target)]
+
+
+def _packaged(source: str, staging: Path) -> tuple[PackagedBuildpack, str]:
+    """A plugin buildpack packaged (from the cache of packaged plugins when it holds this
+    content) and the key of its content; anything else packaged as it is, with no key."""
+    from cnbsdk.distribution.buildpack_dir import package_buildpack_dir
+    from cnbsdk.distribution.package_cache import packaged_plugin
+
+    cached = packaged_plugin(source, staging)
+    if cached is not None:
+        return cached.packaged, cached.key
+    return package_buildpack_dir(source, staging), ""
 
 
 def _place_buildpackage(
@@ -579,14 +596,6 @@ def _already_placed(
         f"buildpack {info.id}@{info.version} is given twice with different content "
         f"(again by {source})"
     )
-
-
-def _is_plain_buildpack(path: Path) -> bool:
-    """A directory laid out as the spec says (buildpack.toml and bin/, or a composite),
-    rather than a plugin package that has to be packaged first."""
-    if not (path / "buildpack.toml").is_file() or (path / "__init__.py").is_file():
-        return False
-    return (path / "bin").is_dir() or "order" in (path / "buildpack.toml").read_text("utf-8")
 
 
 def _buildpack_home(workspace: Workspace, descriptor: BuildpackDescriptor) -> Path:
@@ -663,7 +672,7 @@ def _builder_images(
 def _build_image(ref: str, sandbox: bool) -> tuple[ImageConfig, Path | None]:
     """The build image's config, and its unpacked root filesystem when sandboxing."""
     if sandbox:
-        unpacked = unpacked_rootfs(ref)
+        unpacked = held_build_rootfs(ref)
         return unpacked.config, unpacked.rootfs
     _resolved, config = read_manifest_and_config(ref)
     return config, None

@@ -336,6 +336,7 @@ class SandboxDetectRunner:
                 env=env,
                 on_output=self.on_output,
                 timeout=self.timeout,
+                buildpack=element.located,
             )
             if result.timed_out:
                 error = f"timed out after {self.timeout:g}s"

@@ -2,98 +2,85 @@
 
 On top of the run image's layers (cnb-spec-digest §4.5, checklist rule 25): each
 buildpack's ``launch=true`` layers (group order, then layer-name order), the launch SBOM
-layer, the app layers (one per slice, then the rest), the launcher layer, the config layer
-and the process-types layer. Then the labels (§4.6), Entrypoint/Cmd/WorkingDir/Env, a
-``created`` time that depends only on the inputs, ``report.toml``, and the ``cache=true``
-layers handed to the cache writer.
+layer, the app layers (one per slice, then the rest: ``app_slices``), the launcher layer,
+the config layer and the process-types layer. Then the config and labels (``app_config``,
+§4.6), ``report.toml``, and the ``cache=true`` layers handed to the cache writer
+(``cache_staging``).
 
 Every layer is a reproducible tar (``layer_tar``), so the same inputs give the same image
-digest. For a registry, layers are gzipped (``compress``): in the pass that tars them when
-the previous image has no layer they could equal, else — and for tars the cache also needs —
-only once their diffID shows they are new, from the tar just written. Elsewhere (the local
-store, an OCI layout) layers stay plain tars whose digest is their diffID. A layer is never
-tarred twice: an unchanged buildpack layer is recognised by its fingerprint
-(``layer_fingerprint``) and reused from the previous image (or the cache) without reading
-it — the previous image's blob as it is, compressed or not — and a tar written for a
-``launch`` and ``cache`` layer goes to both places.
+digest. Which layers are reused from the previous image or the cache, and which are gzipped
+while tarred, is ``layer_reuse.ReusePolicy``; a layer is never tarred twice, and a tar
+written for a ``launch`` and ``cache`` layer goes to both places. Elsewhere than a registry
+(the local store, an OCI layout) layers stay plain tars whose digest is their diffID.
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
-import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from cnbsdk.errors import BuildError, CnbError
 from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.analyze import PreviousImage
+from cnbsdk.lifecycle.app_config import (
+    LAUNCHER_PATH,
+    PROCESS_DIR,
+    app_image_config,
+    entrypoint,
+    run_image_reference,
+    stack_run_image,
+)
+from cnbsdk.lifecycle.app_slices import slice_app
 from cnbsdk.lifecycle.cache import CacheWriter, tar_name
+from cnbsdk.lifecycle.cache_staging import CacheStaging
 from cnbsdk.lifecycle.layer_fingerprint import (
     FingerprintIndex,
     fingerprint,
     layer_parents,
     workspace_index,
 )
+from cnbsdk.lifecycle.layer_reuse import ReusePolicy, Source
 from cnbsdk.lifecycle.report import ImageReport, ReportToml
-from cnbsdk.lifecycle.workspace import PLATFORM_API, SANDBOX_PATHS, Workspace
+from cnbsdk.lifecycle.workspace import SANDBOX_PATHS, Workspace
 from cnbsdk.oci import media_types as mt
+from cnbsdk.oci.blobs import transfer_blob
 from cnbsdk.oci.compress import compress_layer
-from cnbsdk.oci.copy import transfer_blob
+from cnbsdk.oci.created import resolve_created
 from cnbsdk.oci.digest import Descriptor
-from cnbsdk.oci.image import (
-    HistoryEntry,
-    ImageConfig,
-    Manifest,
-    write_image,
-)
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import (
-    DIR,
-    FILE,
-    HARDLINK,
-    NORMALIZED_TIME,
     SYMLINK,
     Layer,
     ParentDir,
     TarEntry,
-    walk_dir,
     write_layer_from_dir,
     write_layer_from_entries,
 )
+from cnbsdk.oci.models import ImageConfig, Manifest
 from cnbsdk.oci.open import open_destination, open_image
 from cnbsdk.oci.reference import DOCKER, as_reference
 from cnbsdk.oci.transport import ImageDestination, ImageSource
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.spec.ids import BuildpackId
 from cnbsdk.spec.labels import (
-    BUILD_METADATA_LABEL,
-    LIFECYCLE_METADATA_LABEL,
-    PROJECT_METADATA_LABEL,
-    BuildMetadata,
     BuildpackLayersMetadata,
-    BuildpackRef,
     CacheMetadata,
-    LauncherMetadata,
     LayerMetadata,
     LifecycleMetadata,
-    ProcessMetadata,
     ProjectMetadata,
     RunImageMetadata,
 )
 from cnbsdk.spec.layer_toml import LayerContentMetadata
 from cnbsdk.spec.metadata_toml import MetadataToml
 from cnbsdk.spec.store_toml import StoreToml
-from cnbsdk.stacks.progress import ProgressFactory, silent
 
 Log = Callable[[str], None]
 
-LAUNCHER_PATH = "/cnb/lifecycle/launcher"
-PROCESS_DIR = "/cnb/process"
 LIFECYCLE_LAYER = "buildpacksio/lifecycle"
 # Files in <layers>/<bp>/ that are not layer metadata (buildpack.md §Layers).
 _NOT_LAYERS = frozenset({"launch.toml", "build.toml", "store.toml"})
@@ -183,176 +170,6 @@ def export(
         exporter.close()
 
 
-def resolve_created(value: str | None, environ: Mapping[str, str]) -> str:
-    """The image's ``created``: ``value`` (RFC 3339, unix seconds or ``now``), else
-    ``SOURCE_DATE_EPOCH``, else the lifecycle's constant 1980-01-01T00:00:01Z."""
-    if value is None:
-        epoch = environ.get("SOURCE_DATE_EPOCH", "")
-        if not epoch:
-            return NORMALIZED_TIME
-        return _from_unix_seconds(epoch, field="SOURCE_DATE_EPOCH")
-    if value == "now":
-        return _rfc3339(datetime.now(tz=timezone.utc))
-    if value.isdigit():
-        return _from_unix_seconds(value, field="creation-time")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return _rfc3339(parsed.astimezone(timezone.utc))
-    except (ValueError, OverflowError):
-        raise BuildError(
-            f"invalid time {value[:80]!r}: use RFC 3339, unix seconds or 'now'",
-            field="creation-time",
-        ) from None
-
-
-_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # up to year 33658: datetime stops at 9999
-
-
-def _from_unix_seconds(text: str, *, field: str) -> str:
-    """Unix seconds as RFC 3339; anything that is not a time datetime can hold is refused."""
-    try:
-        if not _UNIX_SECONDS.fullmatch(text):
-            raise ValueError(text)
-        return _rfc3339(datetime.fromtimestamp(int(text), tz=timezone.utc))
-    except (ValueError, OverflowError, OSError):
-        raise BuildError(
-            f"must be unix seconds up to 253402300799 (year 9999), not {text[:40]!r}",
-            field=field,
-        ) from None
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# -- app slices -------------------------------------------------------------------------------
-
-
-def go_glob(pattern: str) -> re.Pattern[str]:
-    """A regex equal to Go's ``filepath.Match(pattern, name)`` on ``/``-separated names:
-    ``*`` and ``?`` never match ``/``, ``[^...]`` negates a class, ``\\`` escapes."""
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        char = pattern[i]
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif char == "[":
-            end, cls = _go_class(pattern, i)
-            out.append(cls)
-            i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
-def _go_class(pattern: str, start: int) -> tuple[int, str]:
-    """The regex of the ``[...]`` class at ``start`` and the index of its ``]``."""
-    i = start + 1
-    negate = i < len(pattern) and pattern[i] == "^"
-    if negate:
-        i += 1
-    parts: list[str] = []
-    while i < len(pattern) and (pattern[i] != "]" or not parts):
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            i += 1
-            char = pattern[i]
-        parts.append(re.escape(char) if char != "-" or not parts else "-")
-        i += 1
-    if i >= len(pattern) or not parts:
-        raise BuildError(f"invalid slice pattern {pattern!r}: unclosed '['", field="slices")
-    body = "".join(parts)
-    return i, f"[^/{body}]" if negate else f"[{body}]"
-
-
-def _slice_patterns(paths: Sequence[str], app_prefix: str) -> list[re.Pattern[str]]:
-    """Slice paths as regexes on paths relative to the app dir (lifecycle joins each with
-    the app dir, so ``./x`` and ``/workspace/x`` mean ``x``; ``.`` is the whole app)."""
-    patterns = []
-    for path in paths:
-        text = path
-        if text.startswith(app_prefix + "/"):
-            text = text[len(app_prefix) + 1 :]
-        text = posixpath.normpath(text.lstrip("/"))
-        patterns.append(re.compile(".*", re.DOTALL) if text == "." else go_glob(text))
-    return patterns
-
-
-def slice_app(
-    app_dir: Path, slices: Sequence[Sequence[str]], *, app_prefix: str, uid: int, gid: int
-) -> list[list[TarEntry]]:
-    """The entries of each app layer: one per slice (earlier slices claim files first), then
-    the rest. A matched directory brings its whole subtree; each slice also holds the app
-    dir and the directories leading to its files. An empty slice holds only the app dir."""
-    entries = list(walk_dir(app_dir, prefix=app_prefix, uid=uid, gid=gid))
-    root = entries[0]
-    rels = [e.path[len(app_prefix) + 1 :] for e in entries]
-    by_path = {e.path: e for e in entries}
-    claimed: set[int] = {0}
-    layers: list[list[TarEntry]] = []
-    for paths in slices:
-        patterns = _slice_patterns(paths, app_prefix)
-        mine: list[int] = []
-        matched_dirs: list[str] = []
-        for index in range(1, len(entries)):
-            if index in claimed:
-                continue
-            rel = rels[index]
-            if any(rel.startswith(d + "/") for d in matched_dirs) or any(
-                p.match(rel) for p in patterns
-            ):
-                mine.append(index)
-                if entries[index].kind == DIR:
-                    matched_dirs.append(rel)
-        claimed.update(mine)
-        layers.append(_with_parents(root, [entries[i] for i in mine], by_path, app_prefix))
-    rest = [entries[i] for i in range(len(entries)) if i not in claimed]
-    layers.append([root, *rest])
-    return [_resolve_hardlinks(layer, app_dir, app_prefix) for layer in layers]
-
-
-def _with_parents(
-    root: TarEntry, chosen: list[TarEntry], by_path: Mapping[str, TarEntry], app_prefix: str
-) -> list[TarEntry]:
-    paths = {e.path for e in chosen}
-    parents: dict[str, TarEntry] = {}
-    for entry in chosen:
-        parent = posixpath.dirname(entry.path)
-        while parent != app_prefix and parent not in paths and parent not in parents:
-            parents[parent] = by_path[parent]
-            parent = posixpath.dirname(parent)
-    ordered = sorted([*chosen, *parents.values()], key=lambda e: _sort_key(e.path))
-    return [root, *ordered]
-
-
-def _sort_key(path: str) -> tuple[bytes, ...]:
-    return tuple(os.fsencode(p) for p in path.split("/") if p)
-
-
-def _resolve_hardlinks(entries: list[TarEntry], app_dir: Path, app_prefix: str) -> list[TarEntry]:
-    """A hard link whose first path went to another layer becomes a regular file."""
-    present = {e.path for e in entries if e.kind == FILE}
-    out = []
-    for entry in entries:
-        if entry.kind == HARDLINK and entry.linkname not in present:
-            source = app_dir / entry.path[len(app_prefix) + 1 :]
-            entry = TarEntry.file(
-                entry.path, source=source, mode=entry.mode, uid=entry.uid, gid=entry.gid
-            )
-            present.add(entry.path)
-        out.append(entry)
-    return out
-
-
 # -- the exporter -------------------------------------------------------------------------------
 
 
@@ -380,16 +197,18 @@ class _Exporter:
     ) -> None:
         self.workspace = workspace
         self.compress = compress
+        self.policy = ReusePolicy(previous, compress)
         self.layers_compressed = 0
         self.metadata = metadata
         self.previous = previous
         self.previous_metadata = previous.metadata if previous is not None else None
         self.cache = cache
+        self.tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=workspace.root))
+        self.cache_staging = CacheStaging(cache, self.tmp, log) if cache is not None else None
         self.uid, self.gid = uid, gid
         self.log = log
         self.layers_dir = workspace.layers
         self.paths = SANDBOX_PATHS
-        self.tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=workspace.root))
         self.fingerprints: FingerprintIndex = workspace_index(workspace.root)
         self.image_layers: list[_ImageLayer] = []
         self.added: list[str] = []
@@ -417,7 +236,7 @@ class _Exporter:
         launcher_version: str | None,
         progress: ProgressFactory,
     ) -> ExportReport:
-        entrypoint, process_message = self._entrypoint(default_process)
+        image_entrypoint, process_message = entrypoint(self.metadata, default_process)
         with open_image(run_image) as run:
             run_source, resolved, run_config = run.source, run.resolved, run.config
             if not run_config.diff_ids:
@@ -439,19 +258,22 @@ class _Exporter:
                 process_types=process_types,
                 run_image=RunImageMetadata(
                     top_layer=run_config.diff_ids[-1],
-                    reference=_run_image_reference(run_image, resolved.digest),
+                    reference=run_image_reference(run_image, resolved.digest),
                     image=run_image,
                     mirrors=run_image_mirrors,
                 ),
-                stack_run_image=_stack_run_image(run_image, run_image_mirrors),
+                stack_run_image=stack_run_image(run_image, run_image_mirrors),
             )
-            config = self._image_config(
+            config = app_image_config(
                 run_config,
+                self.metadata,
                 created=created,
-                entrypoint=entrypoint,
+                entrypoint=image_entrypoint,
                 lifecycle=lifecycle,
                 project=project_metadata,
                 launcher_version=launcher_version,
+                layers_created_by=[item.created_by for item in self.image_layers],
+                log=self.log,
             )
             self.log(process_message)
             if self.layers_compressed:
@@ -486,20 +308,6 @@ class _Exporter:
         )
 
     # -- the previous image ------------------------------------------------------------------
-    def _previous_descriptor(self, diff_id: str) -> Descriptor | None:
-        """The previous image's blob of layer ``diff_id``, if it has that layer."""
-        if self.previous is None:
-            return None
-        diff_ids = tuple(self.previous.config.diff_ids)
-        layers = tuple(self.previous.manifest.layers)
-        if diff_id not in diff_ids or len(layers) != len(diff_ids):
-            return None
-        descriptor: Descriptor = layers[diff_ids.index(diff_id)]
-        return replace(
-            descriptor,
-            media_type=mt.DOCKER_TO_OCI.get(descriptor.media_type, descriptor.media_type),
-        )
-
     def _previous_source_open(self) -> ImageSource:
         if self._previous_source is None:
             assert self.previous is not None  # only reused layers come from it
@@ -509,7 +317,7 @@ class _Exporter:
     def _reuse(self, name: str, diff_id: str, created_by: str) -> bool:
         """Put the previous image's layer ``diff_id`` in the new image without its bytes
         passing through here; False when the previous image lacks it."""
-        descriptor = self._previous_descriptor(diff_id)
+        descriptor = self.policy.previous_blob(diff_id)
         if descriptor is None:
             return False
         layer = Layer(
@@ -524,10 +332,8 @@ class _Exporter:
         self, name: str, layer: Layer, previous_sha: str | None, created_by: str
     ) -> None:
         """Add a freshly written layer, or reuse the previous image's when the diffID is equal."""
-        if (
-            previous_sha
-            and layer.diff_id == previous_sha
-            and self._reuse(name, layer.diff_id, created_by)
+        if self.policy.reuses(layer.diff_id, previous_sha) and self._reuse(
+            name, layer.diff_id, created_by
         ):
             return
         self.image_layers.append(_ImageLayer(self._for_image(layer), created_by))
@@ -535,14 +341,6 @@ class _Exporter:
         self.log(f"Adding layer '{name}'")
 
     # -- compression -------------------------------------------------------------------------
-    def _gzip_while_tarring(self, previous_sha: str | None) -> bool:
-        """Gzip in the tar pass itself: for a registry, when the previous image has no layer
-        this one could equal (else it is tarred plain first, so an unchanged layer is
-        never compressed, and gzipped from that tar only if it turns out new)."""
-        return self.compress and not (
-            previous_sha and self._previous_descriptor(previous_sha) is not None
-        )
-
     def _for_image(self, layer: Layer) -> Layer:
         """The blob a new layer goes into the image as: gzipped for a registry (from the
         tar already written, which stays as it is for the cache), else the plain tar."""
@@ -639,11 +437,12 @@ class _Exporter:
         known = self.fingerprints.lookup(
             layer_dir, prefix=prefix, uid=self.uid, gid=self.gid, parents=parents
         )
-        if known and known == previous_sha and self._reuse(name, known, created_by):
+        source = self.policy.launch_layer_source(known, previous_sha, cache=cache)
+        if known and source is Source.PREVIOUS_IMAGE and self._reuse(name, known, created_by):
             return known, None
         if (
             known
-            and cache
+            and source is Source.CACHE
             and self.cache is not None
             and self.cache.reuse(known, name=name, quiet=True)
         ):
@@ -652,8 +451,7 @@ class _Exporter:
             layer = Layer(staged, known, staged.stat().st_size, known, mt.OCI_LAYER)
             self._add_or_reuse(name, layer, previous_sha, created_by)
             return known, layer
-        # the cache keeps plain tars: a cache layer is gzipped (if at all) from its tar
-        gzip_now = not cache and self._gzip_while_tarring(None if known else previous_sha)
+        gzip_now = self.policy.gzip_launch_tar(known, previous_sha, cache=cache)
         layer = self._tar_dir(layer_dir, prefix, parents, compress=gzip_now)
         self._add_or_reuse(name, layer, previous_sha, created_by)
         return layer.diff_id, layer
@@ -720,32 +518,19 @@ class _Exporter:
         tar: Layer | None,
         sha: str,
     ) -> str:
-        """Hand a ``cache=true`` layer to the cache: the tar already written for the image,
-        else the committed tar of an unchanged layer, else a new tar."""
-        assert self.cache is not None
-        if tar is not None and tar.path.parent == self.tmp:
-            return self._stage_cache_tar(name, tar)
-        if tar is not None:  # already the staged committed tar
-            self.log(f"Reusing cache layer '{name}'")
-            return tar.diff_id
-        known = sha or self.fingerprints.lookup(
-            layer_dir, prefix=prefix, uid=self.uid, gid=self.gid, parents=parents
+        """Hand a ``cache=true`` layer to the cache (see ``cache_staging``)."""
+        assert self.cache_staging is not None
+        return self.cache_staging.layer(
+            name,
+            tar,
+            known=lambda: (
+                sha
+                or self.fingerprints.lookup(
+                    layer_dir, prefix=prefix, uid=self.uid, gid=self.gid, parents=parents
+                )
+            ),
+            write_tar=lambda: self._tar_dir(layer_dir, prefix, parents),
         )
-        if known and self.cache.reuse(known, name=name, quiet=True):
-            self.log(f"Reusing cache layer '{name}'")
-            return known
-        return self._stage_cache_tar(name, self._tar_dir(layer_dir, prefix, parents))
-
-    def _stage_cache_tar(self, name: str, tar: Layer) -> str:
-        """Stage a freshly written tar, unless the committed cache holds the same content
-        (same diffID): then that tar is kept (hard-linked) and the new one dropped."""
-        assert self.cache is not None
-        if self.cache.reuse(tar.diff_id, name=name, quiet=True):
-            self.log(f"Reusing cache layer '{name}'")
-            return tar.diff_id
-        self.cache.add_tar(tar.path, tar.diff_id)
-        self.log(f"Adding cache layer '{name}'")
-        return tar.diff_id
 
     # -- SBOM, app, launcher, config, process types ------------------------------------------
     def _sbom_layer(self) -> str | None:
@@ -786,16 +571,14 @@ class _Exporter:
             self.workspace.app, slices, app_prefix=self.paths.app, uid=self.uid, gid=self.gid
         )
         previous_app = set(self.previous_metadata.app) if self.previous_metadata else set()
-        # with no previous app layer to equal, each is gzipped (for a registry) as it is tarred
-        gzip_now = self.compress and not any(self._previous_descriptor(d) for d in previous_app)
+        gzip_now = self.policy.gzip_app_while_tarring(previous_app)
         shas: list[str] = []
         reused = 0
         for index, entries in enumerate(groups):
             layer = write_layer_from_entries(entries, self.tmp, compress=gzip_now, sort=False)
             created_by = "Application Layer" if not slices else f"Application Slice: {index + 1}"
-            if layer.diff_id in previous_app and self._previous_descriptor(layer.diff_id):
-                descriptor = self._previous_descriptor(layer.diff_id)
-                assert descriptor is not None
+            descriptor = self.policy.previous_blob(layer.diff_id)
+            if layer.diff_id in previous_app and descriptor is not None:
                 reused_layer = replace(
                     layer,
                     digest=descriptor.digest,
@@ -842,7 +625,7 @@ class _Exporter:
             uid=self.uid,
             gid=self.gid,
             parents=parents,
-            compress=self._gzip_while_tarring(previous),
+            compress=self.policy.gzip_while_tarring(previous),
         )
         self._add_or_reuse(
             f"{LIFECYCLE_LAYER}:config", layer, previous, "Buildpacks Launcher Config"
@@ -869,76 +652,12 @@ class _Exporter:
         """Tar ``entries`` into the lifecycle layer ``name`` (the previous image's when it is
         equal); its diffID."""
         layer = write_layer_from_entries(
-            entries, self.tmp, compress=self._gzip_while_tarring(previous_sha)
+            entries, self.tmp, compress=self.policy.gzip_while_tarring(previous_sha)
         )
         self._add_or_reuse(f"{LIFECYCLE_LAYER}:{name}", layer, previous_sha, created_by)
         return layer.diff_id
 
     # -- config and writing ------------------------------------------------------------------
-    def _entrypoint(self, wanted: str | None) -> tuple[tuple[str, ...], str]:
-        """The Entrypoint and the line that says which process it runs; a wanted type
-        that no buildpack defined is an error (before anything is tarred)."""
-        types = [str(p.type) for p in self.metadata.processes]
-        if wanted:
-            if wanted not in types:
-                available = ", ".join(repr(t) for t in types) or "none"
-                raise BuildError(
-                    f"default process type {wanted!r} is not defined (process types: {available})",
-                    field="default-process",
-                )
-            chosen = wanted
-        else:
-            chosen = self.metadata.buildpack_default_process_type
-            if chosen and chosen not in types:
-                chosen = ""
-        if not chosen:
-            return (LAUNCHER_PATH,), "no default process type"
-        return (f"{PROCESS_DIR}/{chosen}",), f"Setting default process type '{chosen}'"
-
-    def _image_config(
-        self,
-        run_config: ImageConfig,
-        *,
-        created: str,
-        entrypoint: tuple[str, ...],
-        lifecycle: LifecycleMetadata,
-        project: ProjectMetadata,
-        launcher_version: str | None,
-    ) -> ImageConfig:
-        build = _build_metadata(self.metadata, launcher_version)
-        labels = dict(run_config.labels)
-        for key, value in (
-            (LIFECYCLE_METADATA_LABEL, lifecycle.to_json()),
-            (BUILD_METADATA_LABEL, build.to_json()),
-            (PROJECT_METADATA_LABEL, project.to_json()),
-        ):
-            self.log(f"Adding label '{key}'")
-            labels[key] = value
-        for label in self.metadata.labels:  # in group order: a later buildpack wins
-            labels[label.key] = label.value
-        run_path = run_config.env_dict().get("PATH", "")
-        path = ":".join(p for p in (PROCESS_DIR, "/cnb/lifecycle", run_path) if p)
-        config = run_config.with_env(
-            CNB_LAYERS_DIR=self.paths.layers,
-            CNB_APP_DIR=self.paths.app,
-            CNB_PLATFORM_API=PLATFORM_API,
-            CNB_DEPRECATION_MODE="quiet",
-            PATH=path,
-        )
-        base_history = _history_for(run_config)
-        history = base_history + tuple(
-            HistoryEntry(created=created, created_by=item.created_by) for item in self.image_layers
-        )
-        return replace(
-            config,
-            entrypoint=entrypoint,
-            cmd=(),
-            working_dir=self.paths.app,
-            labels=labels,
-            created=created,
-            history=history,
-        )
-
     def _write(
         self,
         image: str,
@@ -983,6 +702,10 @@ class _SizeRecorder:
     def put_blob(self, digest: str, size: int, stream: BinaryIO) -> None:
         self.inner.put_blob(digest, size, stream)
 
+    def link_blob(self, source: Any, digest: str, size: int) -> bool:
+        link = getattr(self.inner, "link_blob", None)
+        return bool(link(source, digest, size)) if link is not None else False
+
     def try_mount(self, digest: str, source_repository: str) -> bool:
         return self.inner.try_mount(digest, source_repository)
 
@@ -999,56 +722,6 @@ class _SizeRecorder:
     @property
     def ref(self) -> Any:
         return getattr(self.inner, "ref", None)
-
-
-def _history_for(config: ImageConfig) -> tuple[HistoryEntry, ...]:
-    """The run image's history with one entry per layer (padded), so ours line up."""
-    with_layer = sum(1 for h in config.history if not h.empty_layer)
-    missing = max(0, len(config.diff_ids) - with_layer)
-    return config.history + tuple(HistoryEntry(created=config.created) for _ in range(missing))
-
-
-def _run_image_reference(run_image: str, digest: str) -> str:
-    """``runImage.reference``: a digest reference for a registry image, else the manifest
-    digest (the image's identity in a layout, archive or the store)."""
-    ref = as_reference(run_image)
-    return f"{ref.name}@{digest}" if ref.transport == DOCKER else digest
-
-
-def _stack_run_image(image: str, mirrors: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {"image": image}
-    if mirrors:
-        out["mirrors"] = list(mirrors)
-    return out
-
-
-def _build_metadata(metadata: MetadataToml, launcher_version: str | None) -> BuildMetadata:
-    if launcher_version is None:
-        try:
-            from cnbsdk.lifecycle.launcher import LAUNCHER_VERSION
-
-            launcher_version = LAUNCHER_VERSION
-        except ImportError:  # pragma: no cover - the launcher package ships with cnbsdk
-            launcher_version = ""
-    return BuildMetadata(
-        buildpacks=tuple(
-            BuildpackRef(str(bp.id), str(bp.version), bp.homepage) for bp in metadata.buildpacks
-        ),
-        processes=tuple(
-            ProcessMetadata(
-                type=str(p.type),
-                command=tuple(p.command),
-                args=tuple(p.args),
-                direct=p.direct,
-                buildpack_id=str(p.buildpack_id),
-                working_dir=p.working_dir,
-                exec_env=tuple(p.exec_env),
-            )
-            for p in metadata.processes
-        ),
-        launcher=LauncherMetadata(version=launcher_version, repository="cnbsdk"),
-        default_process=metadata.buildpack_default_process_type,
-    )
 
 
 def _layer_tomls(bp_dir: Path) -> Iterator[Path]:

@@ -25,19 +25,20 @@ from cnbsdk.distribution.default_builder import (
     default_builder_ref,
     ensure_default_builder,
 )
+from cnbsdk.distribution.package_cache import stable_digest
 from cnbsdk.errors import BuildError, CnbError
 from cnbsdk.lifecycle import buildpack_files
 from cnbsdk.lifecycle.launcher import LAUNCHER_VERSION, launcher_path
 from cnbsdk.lifecycle.order import LocatedBuildpack
-from cnbsdk.lifecycle.rootfs import unpacked_rootfs
+from cnbsdk.lifecycle.run_cache import held_build_rootfs
 from cnbsdk.lifecycle.workspace import PLATFORM_API, Workspace
-from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_source
 from cnbsdk.oci.reference import parse_reference
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.order import OrderGroup
 from cnbsdk.spec.platform_files import OrderToml, RunImage, RunToml, StackToml
-from cnbsdk.stacks.progress import ProgressFactory, silent
 
 Log = Callable[[str], None]
 
@@ -85,7 +86,7 @@ def open_builder(
     if reference == DEFAULT_BUILDER:
         _ensure_default(log, progress)
     try:
-        unpacked = unpacked_rootfs(reference)
+        unpacked = held_build_rootfs(reference)
     except CnbError as error:
         raise BuildError(f"cannot read the builder {reference}: {error}") from None
     config = unpacked.config
@@ -137,15 +138,16 @@ def _ensure_default(log: Log, progress: ProgressFactory) -> None:
 
 def place_builder_buildpacks(inputs: BuilderInputs, workspace: Workspace) -> list[LocatedBuildpack]:
     """Copy the builder's buildpacks to ``<buildpacks>/<escaped id>/<version>`` (copied, not
-    linked: the sandbox sees only the workspace) and read them."""
+    linked: the sandbox sees only the workspace) and read them. Each gets the digest of its
+    content in the unpacked builder (cached per digest, never changed: a stat walk after the
+    first build), which keys its compiled ``lib/`` (``bytecode_cache``)."""
     located = []
     for descriptor_path in sorted(inputs.buildpacks_dir.glob("*/*/buildpack.toml")):
         source = descriptor_path.parent
         target = workspace.buildpacks / source.parent.name / source.name
         shutil.copytree(source, target, symlinks=True)
-        located.append(
-            LocatedBuildpack(BuildpackDescriptor.read(target / "buildpack.toml"), target)
-        )
+        descriptor = BuildpackDescriptor.read(target / "buildpack.toml")
+        located.append(LocatedBuildpack(descriptor, target, stable_digest(source)))
     return located
 
 

@@ -40,6 +40,9 @@ class LocatedBuildpack:
 
     descriptor: BuildpackDescriptor
     directory: Path
+    # A digest of the directory's content when whoever placed it knows one (a plugin
+    # packaged from the cache of packaged plugins); "" when not.
+    content_key: str = ""
 
     @property
     def key(self) -> str:

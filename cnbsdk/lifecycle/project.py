@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from cnbsdk.distribution.buildpack_source import buildpackage_reference
 from cnbsdk.errors import BuildError, CnbError, SpecError
 from cnbsdk.lifecycle.app_source import is_archive
-from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
 from cnbsdk.oci.reference import check_references
 from cnbsdk.spec.ids import BuildpackId, EnvVarName
 from cnbsdk.spec.project_toml import ProjectBuildpack, ProjectDescriptor
@@ -164,7 +164,7 @@ def _request(
 def _uri_source(uri: str, base: Path, origin: str) -> str:
     """A ``uri``: a local directory or ``.cnb`` file (relative to the project, or
     ``file://``), or a buildpackage image (``docker://``, ``oci:``, ``docker-archive:``,
-    ``HOST/REPO[:TAG]``); see ``buildpackage_ref`` for the precedence."""
+    ``HOST/REPO[:TAG]``); see ``distribution.buildpack_source`` for the precedence."""
     parsed = urlparse(uri)
     if parsed.scheme in ("http", "https", "urn"):
         raise BuildError(

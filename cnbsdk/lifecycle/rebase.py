@@ -21,20 +21,18 @@ written.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnbsdk.errors import BuildError, CnbError, ImageError
-from cnbsdk.oci import media_types as mt
-from cnbsdk.oci.copy import CopyReport, transfer_blob
-from cnbsdk.oci.digest import Descriptor, sha256_digest
-from cnbsdk.oci.image import HistoryEntry, ImageConfig, Manifest
+from cnbsdk.oci.blobs import PARALLEL_UPLOADS, CopyReport, transfer_all, transfer_blob
+from cnbsdk.oci.digest import Descriptor
+from cnbsdk.oci.image_writer import write_manifest
+from cnbsdk.oci.models import HistoryEntry, ImageConfig, Manifest, padded_history
 from cnbsdk.oci.open import open_destination, open_image
 from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, OCI, STORE, ImageRef, parse_reference
 from cnbsdk.oci.transport import ImageDestination, ImageSource
@@ -59,8 +57,6 @@ STACK_ID_LABEL = "io.buildpacks.stack.id"
 MIXINS_LABEL = "io.buildpacks.stack.mixins"
 # Before Platform 0.12 images were matched by stack id and mixins, not by target.
 TARGET_CHECKS_SINCE = ApiVersion.parse("0.12")
-# Blobs moved to a registry at once (as ``copy_image`` does).
-PARALLEL_TRANSFERS = 4
 
 
 class RebaseRefused(BuildError):
@@ -347,7 +343,7 @@ def _plan(
     labels[LIFECYCLE_METADATA_LABEL] = new_metadata.to_json()
     app_layers = app.manifest.layers[base_count:]
     app_diff_ids = app.config.diff_ids[base_count:]
-    history = _padded_history(new_base.config) + _history_above(app.config, base_count)
+    history = padded_history(new_base.config) + _history_above(app.config, base_count)
     config = replace(
         app.config,
         labels=labels,
@@ -496,17 +492,10 @@ def _synced_label(key: str) -> bool:
     return key in SYNCED_LABELS or key.startswith(SYNCED_LABEL_PREFIXES)
 
 
-def _padded_history(config: ImageConfig) -> tuple[HistoryEntry, ...]:
-    """The history with one entry per layer (empty ones added at the end if missing)."""
-    with_layer = sum(1 for h in config.history if not h.empty_layer)
-    missing = max(0, len(config.diff_ids) - with_layer)
-    return config.history + tuple(HistoryEntry(created=config.created) for _ in range(missing))
-
-
 def _history_above(config: ImageConfig, base_count: int) -> tuple[HistoryEntry, ...]:
     """The entries of the layers above the first ``base_count``: after the base's last
     layer entry, without the empty (config-only) steps that close the base's history."""
-    history = _padded_history(config)
+    history = padded_history(config)
     seen = 0
     for index, entry in enumerate(history):
         if not entry.empty_layer:
@@ -537,27 +526,18 @@ def _write(
             if descriptor.digest in present:
                 report.count("skipped", descriptor)
         moves = [(source, d) for source, d in moves if d.digest not in present]
-        workers = PARALLEL_TRANSFERS if parse_reference(destination).transport == DOCKER else 1
+        workers = PARALLEL_UPLOADS if parse_reference(destination).transport == DOCKER else 1
         _transfer(dest, moves, workers, report)
-        raw_config = plan.config.to_json()
-        config_digest = sha256_digest(raw_config)
-        config_descriptor = Descriptor(mt.OCI_CONFIG, config_digest, len(raw_config))
-        if dest.has_blob(config_digest):
-            report.count("skipped", config_descriptor)
-        else:
-            dest.put_blob(config_digest, len(raw_config), io.BytesIO(raw_config))
-            report.count("copied", config_descriptor)
-        manifest = Manifest(
-            config=config_descriptor,
-            layers=plan.base_layers + plan.app_layers,
+        written = write_manifest(
+            dest,
+            plan.config,
+            plan.base_layers + plan.app_layers,
             annotations=_annotations(app.manifest, new_base),
         )
-        raw_manifest = manifest.to_json()
-        digest = dest.put_manifest(raw_manifest, mt.OCI_MANIFEST)
-        dest.commit()
+        report.count("copied" if written.config_copied else "skipped", written.config)
     finally:
         dest.close()
-    return digest, len(raw_manifest), report
+    return written.digest, written.manifest_size, report
 
 
 def _known_present(app: _Image, dest_ref: ImageRef) -> set[str]:
@@ -579,18 +559,18 @@ def _transfer(
     workers: int,
     report: CopyReport,
 ) -> None:
-    unique: dict[str, tuple[ImageSource, Descriptor]] = {}
+    """Each blob once, from the image that has it (``blobs.transfer_all``)."""
+    sources: dict[str, ImageSource] = {}
+    unique: list[Descriptor] = []
     for source, descriptor in moves:
-        unique.setdefault(descriptor.digest, (source, descriptor))
-    items = list(unique.values())
-    if workers <= 1:
-        for source, descriptor in items:
-            transfer_blob(source, dest, descriptor, report=report)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(transfer_blob, source, dest, d) for source, d in items]
-        for (_source, descriptor), future in zip(items, futures, strict=True):
-            report.count(future.result(), descriptor)
+        if descriptor.digest not in sources:
+            sources[descriptor.digest] = source
+            unique.append(descriptor)
+
+    def move(descriptor: Descriptor) -> tuple[str, Descriptor]:
+        return transfer_blob(sources[descriptor.digest], dest, descriptor), descriptor
+
+    transfer_all(unique, move, workers, None, report)
 
 
 def _annotations(manifest: Manifest, new_base: _Image) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The restore step: what a rebuild finds in ``<layers>/<bp>/`` before ``bin/build`` runs.
 
 The table of cnb-spec-digest §3.4 (buildpack.md §Layer Types, lifecycle
-``metadata_restorer.go`` / ``restorer.go``), for each buildpack of the group:
+``metadata_restorer.go`` / ``restorer.go``; the flags' rule is ``layer_restore.restored``),
+for each buildpack of the group:
 
 ============================  =======================================  =====================
 flags in the label            ``<layer>.toml`` (never with ``[types]``)  contents
@@ -42,6 +43,7 @@ from cnbsdk.lifecycle.layer_fingerprint import (
     layer_parents,
     remember_extracted,
 )
+from cnbsdk.lifecycle.layer_restore import Restored, restored
 from cnbsdk.lifecycle.order import GroupElement
 from cnbsdk.oci.digest import HashingReader
 from cnbsdk.oci.extract import extract_layer
@@ -173,7 +175,8 @@ class _Restorer:
     ) -> tuple[str, LayerMetadata, str | None] | None:
         """(metadata source, metadata, cached sha to extract) for one layer, or None."""
         if image is not None and image.launch:
-            if image.build and not image.cache:
+            rule = restored(launch=True, build=image.build, cache=image.cache)
+            if rule is Restored.NOTHING:
                 # build=true means the buildpack recreates it; a toml alone would mislead it
                 self.skip(
                     identifier,
@@ -181,7 +184,7 @@ class _Restorer:
                     f'Not restoring metadata for "{identifier}", marked as build=true, cache=false',
                 )
                 return None
-            if not image.cache:
+            if rule is Restored.METADATA:
                 return APP_IMAGE, image, None
             if cached is None or not cached.cache:
                 why = "not in cache" if have_cache else "no cache"
@@ -200,7 +203,7 @@ class _Restorer:
                 f'Not restoring metadata for "{identifier}", marked as launch=false',
             )
             return None
-        if not cached.cache:
+        if restored(launch=False, build=cached.build, cache=cached.cache) is Restored.NOTHING:
             self.skip(
                 identifier,
                 "cache=false",

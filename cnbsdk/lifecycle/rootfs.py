@@ -25,15 +25,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.errors import BuildError, ImageError
 from cnbsdk.lifecycle.sandbox import ensure_mount_points, home_directory
 from cnbsdk.oci.digest import Descriptor, digest_hex
 from cnbsdk.oci.extract import extract_image_layer
-from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_image
 from cnbsdk.oci.store import private_directory
 from cnbsdk.oci.transport import ImageSource
-from cnbsdk.stacks.cache import cache_root
 
 _TEMP_PREFIX = ".partial-"
 

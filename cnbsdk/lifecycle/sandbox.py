@@ -41,11 +41,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from cnbsdk.errors import BuildError
-from cnbsdk.lifecycle import buildpack_files
+from cnbsdk.lifecycle import buildpack_files, bytecode_cache
 from cnbsdk.lifecycle.workspace import SANDBOX_PATHS, Paths, Workspace
+
+if TYPE_CHECKING:
+    from cnbsdk.lifecycle.order import LocatedBuildpack
 
 OutputFn = Callable[[str], None]
 
@@ -94,7 +97,10 @@ class Runner(Protocol):
         env: Mapping[str, str],
         on_output: OutputFn | None = None,
         timeout: float | None = None,
-    ) -> RunResult: ...
+        buildpack: LocatedBuildpack | None = None,
+    ) -> RunResult:
+        """Run ``argv``; ``buildpack`` is the buildpack whose program it is, if any."""
+        ...
 
 
 class HostRunner:
@@ -121,6 +127,7 @@ class HostRunner:
         env: Mapping[str, str],
         on_output: OutputFn | None = None,
         timeout: float | None = None,
+        buildpack: LocatedBuildpack | None = None,
     ) -> RunResult:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -145,8 +152,14 @@ class BubblewrapRunner:
         gid: int,
         network: bool = True,
         dependency_cache: Path | None = None,
+        bytecode: bool = True,
+        bytecode_dir: Path | None = None,
     ) -> None:
         self.rootfs = Path(rootfs).absolute()
+        # cnbsdk buildpacks' lib/ compiled once (bytecode_cache), under bytecode_dir if given
+        self.bytecode = bytecode
+        self.bytecode_dir = bytecode_dir
+        self._bytecode_dirs: dict[Path, Path | None] = {}
         self.workspace = workspace
         self.uid = uid
         self.gid = gid
@@ -219,10 +232,16 @@ class BubblewrapRunner:
         env: Mapping[str, str],
         on_output: OutputFn | None = None,
         timeout: float | None = None,
+        buildpack: LocatedBuildpack | None = None,
     ) -> RunResult:
         self._prepare_scratch()
         environment = dict(env)
         environment.setdefault("HOME", self.home)
+        extra_binds: list[str] = []
+        bytecode = self._bytecode(buildpack) if buildpack is not None else None
+        if bytecode is not None:
+            extra_binds = ["--ro-bind", str(bytecode), bytecode_cache.INNER_PATH]
+            environment[bytecode_cache.ENV_NAME] = bytecode_cache.INNER_PATH
         env_args: list[str] = ["--clearenv"]
         for name, value in environment.items():
             env_args += ["--setenv", name, value]
@@ -234,6 +253,7 @@ class BubblewrapRunner:
                     "--args", str(args_fd),
                     "--json-status-fd", str(status.write_fd),
                     *self.bwrap_args(cwd=cwd),
+                    *extra_binds,
                     "--",
                     *argv,
                 ]  # fmt: skip
@@ -261,6 +281,23 @@ class BubblewrapRunner:
             last = result.output.strip().splitlines()[-1:] or ["no message"]
             raise BuildError(f"bubblewrap could not start {argv[0]}: {last[0]}")
         return result
+
+    def _bytecode(self, buildpack: LocatedBuildpack) -> Path | None:
+        """The read-only directory of the buildpack's compiled ``lib/`` (``bytecode_cache``),
+        found once per build and buildpack; None for a buildpack that cannot use one."""
+        directory = buildpack.directory
+        if directory not in self._bytecode_dirs:
+            found = None
+            if self.bytecode and bytecode_cache.understands_cache(directory):
+                found = bytecode_cache.compiled_lib(
+                    self.rootfs,
+                    self.bwrap,
+                    directory,
+                    key=buildpack.content_key,
+                    cache_dir=self.bytecode_dir,
+                )
+            self._bytecode_dirs[directory] = found
+        return self._bytecode_dirs[directory]
 
     def _prepare_scratch(self) -> None:
         self.temp_dir.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from cnbsdk.errors import ExtractionError, ImageError
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.digest import Descriptor, HashingReader
 from cnbsdk.oci.extract import extract_layer
-from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_image
 from cnbsdk.oci.reference import parse_reference
 from cnbsdk.oci.transport import ImageSource

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnbsdk.oci.image import ImageConfig, ResolvedImage
+from cnbsdk.oci.image import ResolvedImage
+from cnbsdk.oci.models import ImageConfig
 
 
 def image_facts(reference: str, resolved: ResolvedImage, config: ImageConfig) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from typing import Any, BinaryIO
 from cnbsdk.errors import ImageError
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.digest import CHUNK, Descriptor, HashingWriter, check_digest, sha256_digest, verify
-from cnbsdk.oci.image import ImageConfig, Manifest, detect_media_type
 from cnbsdk.oci.layer_tar import NORMALIZED_MTIME
+from cnbsdk.oci.models import ImageConfig, Manifest, detect_media_type
 from cnbsdk.oci.reference import ImageRef
 
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from cnbsdk.oci.digest import (
     sha256_digest,
     verify,
 )
-from cnbsdk.oci.image import Index, Manifest, detect_media_type
+from cnbsdk.oci.models import Index, Manifest, detect_media_type
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _TEMP_PREFIX = ".blob-"
@@ -87,6 +88,24 @@ class OciLayout:
             raise ImageError(f"blob {digest} is missing", file=str(self.path)) from None
         with stream:
             yield stream
+
+    def link_blob(self, source: OciLayout, digest: str, size: int) -> bool:
+        """Hard-link ``source``'s blob ``digest`` here instead of copying it. A blob file is
+        never changed in place (every writer renames a verified file in), so two layouts can
+        share it. False, with nothing done, when it cannot be linked (another filesystem, no
+        regular file of ``size`` bytes there): the caller copies it then."""
+        origin, target = source.blob_path(digest), self.blob_path(digest)
+        try:
+            info = origin.lstat()
+            if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+                return False
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(origin, target)
+        except FileExistsError:
+            return True  # another writer put it there meanwhile
+        except OSError:
+            return False
+        return True
 
     def put_blob(self, digest: str, size: int, stream: BinaryIO) -> None:
         """Stream a blob in, verify digest and size, then rename it into place."""
@@ -356,6 +375,9 @@ class OciLayoutDestination:
 
     def put_blob(self, digest: str, size: int, stream: BinaryIO) -> None:
         self.layout.put_blob(digest, size, stream)
+
+    def link_blob(self, source: OciLayout, digest: str, size: int) -> bool:
+        return self.layout.link_blob(source, digest, size)
 
     def try_mount(self, digest: str, source_repository: str) -> bool:
         return False

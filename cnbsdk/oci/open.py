@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from cnbsdk.errors import ImageError
 from cnbsdk.oci.digest import Platform
 from cnbsdk.oci.docker_archive import DockerArchiveDestination, DockerArchiveSource
-from cnbsdk.oci.image import ImageConfig, ResolvedImage, read_config, resolve_image
+from cnbsdk.oci.image import ResolvedImage, read_config, resolve_image
 from cnbsdk.oci.layout import OciLayoutDestination, OciLayoutSource
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, OCI, STORE, ImageRef, as_reference
 from cnbsdk.oci.store import ImageStore
 from cnbsdk.oci.transport import ImageDestination, ImageSource

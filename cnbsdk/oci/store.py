@@ -13,8 +13,8 @@ from pathlib import Path
 from cnbsdk.errors import CnbError, ImageError
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.digest import Descriptor
-from cnbsdk.oci.image import ImageConfig, Index, Manifest, running_platform
 from cnbsdk.oci.layout import OciLayout, OciLayoutDestination, OciLayoutSource
+from cnbsdk.oci.models import ImageConfig, Index, Manifest, running_platform
 from cnbsdk.oci.reference import ImageRef
 
 

@@ -7,21 +7,12 @@ own field checks are the validation.
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from cnbsdk.errors import SpecError
-
-
-@cache
-def load_schema(name: str) -> dict[str, Any]:
-    """Load ``schemas/<name>.schema.json`` from the package."""
-    schemas = resources.files("cnbsdk.spec").joinpath("schemas")
-    text = schemas.joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)  # type: ignore[no-any-return]
-
+from cnbsdk.spec.schema_files import load_schema
+from cnbsdk.spec.unknown_keys import unknown_keys
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -114,9 +105,10 @@ def validate(document: Any, name: str, *, file: str) -> None:
 
 def _unknown_keys_hint(document: Any, name: str) -> str | None:
     """A misspelled key is often why a required one is missing: name the unknown ones."""
-    from cnbsdk.spec.unknown_keys import unknown_keys
-
     found = unknown_keys(document, name)[:3]
     if not found:
         return None
     return f"unknown key{'s' if len(found) > 1 else ''}: " + ", ".join(k.short for k in found)
+
+
+__all__ = ["load_schema", "validate"]

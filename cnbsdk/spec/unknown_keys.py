@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cnbsdk.spec.schema import load_schema
+from cnbsdk.spec.schema_files import load_schema
 
 # Tables the spec leaves open though their schema lists some keys: (schema, dotted path).
 _OPEN_TABLES = {("project", "")}

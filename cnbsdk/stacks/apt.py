@@ -20,8 +20,8 @@ from pathlib import Path
 
 from cnbsdk.errors import StackError
 from cnbsdk.oci.digest import digest_hex, file_sha256
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.stacks.lock import LockedPackage
-from cnbsdk.stacks.progress import ProgressFactory, silent
 
 HOST_SOURCE_LIST = Path("/etc/apt/sources.list")
 HOST_SOURCE_PARTS = Path("/etc/apt/sources.list.d")

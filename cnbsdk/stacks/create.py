@@ -17,20 +17,23 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cnbsdk import __version__
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.errors import SpecError, StackError
-from cnbsdk.oci.image import HistoryEntry, ImageConfig, write_image
+from cnbsdk.oci.created import resolve_created, rfc3339, source_date_epoch
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_dir, write_layer_from_entries
+from cnbsdk.oci.models import HistoryEntry, ImageConfig
 from cnbsdk.oci.open import open_destination
 from cnbsdk.oci.reference import parse_reference
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.stacks import deb, rootfs, sbom
 from cnbsdk.stacks.apt import AptWorkspace
-from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.definition import ImageSpec, PathFilter, StackDefinition
 from cnbsdk.stacks.lock import LOCK_LABEL, LockedPackage, StackLock
-from cnbsdk.stacks.progress import ProgressFactory, silent
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,7 @@ def create_stack(
     definition, lock_path, cache, workspace = open_stack(
         stack_file, lock_file, cache_dir, build_image, run_image
     )
+    source_date_epoch(os.environ)  # a bad value fails here, before anything is downloaded
     if update or not lock_path.exists():
         if offline:
             raise StackError(
@@ -245,9 +249,7 @@ def resolve_lock(definition: StackDefinition, workspace: AptWorkspace) -> StackL
 
 
 def _now() -> str:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = int(epoch) if epoch and epoch.isdigit() else int(time.time())
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+    return resolve_created(None, os.environ, default=rfc3339(datetime.now(tz=timezone.utc)))
 
 
 def _same_lock(lock: StackLock, path: Path) -> StackLock | None:
@@ -445,10 +447,7 @@ def _tree_size(root: Path) -> int:
 
 
 def _created(lock: StackLock) -> str:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
-    return lock.released
+    return resolve_created(None, os.environ, default=lock.released)
 
 
 def _image_config(

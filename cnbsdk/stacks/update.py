@@ -19,6 +19,7 @@ from typing import Any
 
 from cnbsdk.errors import CnbError, StackError
 from cnbsdk.oci.open import read_manifest_and_config
+from cnbsdk.progress import ProgressFactory, silent
 from cnbsdk.spec.toml_file import write_atomic
 from cnbsdk.stacks.apt import AptWorkspace
 from cnbsdk.stacks.changelog import cves_of_update
@@ -30,7 +31,6 @@ from cnbsdk.stacks.create import (
     write_stack_images,
 )
 from cnbsdk.stacks.lock import LockedPackage, StackLock
-from cnbsdk.stacks.progress import ProgressFactory, silent
 
 REPORT_VERSION = 1
 

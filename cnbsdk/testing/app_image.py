@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from cnbsdk.oci.image import ImageConfig
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.spec.labels import (
     BUILD_METADATA_LABEL,
     LIFECYCLE_METADATA_LABEL,

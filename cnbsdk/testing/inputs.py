@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cnbsdk.lifecycle.layer_restore import Restored, restored
 from cnbsdk.spec.buildpack_plan import BuildpackPlan, PlanEntry
 from cnbsdk.spec.layer_toml import LayerContentMetadata
 from cnbsdk.spec.store_toml import StoreToml
@@ -97,27 +98,29 @@ def restore_store(layers_dir: Path, metadata: Mapping[str, Any]) -> None:
 
 def restore_from_previous_build(previous: Path, layers_dir: Path) -> list[str]:
     """Restore ``layers_dir`` from a previous build's layers dir, as the lifecycle's
-    analyzer and restorer would (digest §3.4): cached layers come back with their contents,
-    launch-only layers as metadata only, build-only layers not at all; every restored toml
+    analyzer and restorer would, by the lifecycle's own rule (``lifecycle.layer_restore``):
+    cached layers come back with their contents, launch-only layers as metadata only,
+    launch+build layers without cache and build-only layers not at all; every restored toml
     loses ``[types]``; ``store.toml`` always comes back; launch/build SBOMs never do.
     Returns the names of the restored layers."""
     layers_dir.mkdir(parents=True, exist_ok=True)
-    restored = []
+    names = []
     for toml in sorted(previous.glob("*.toml")):
         if toml.name in NON_LAYER_TOMLS:
             continue
         name = toml.name.removesuffix(".toml")
         content = LayerContentMetadata.read(toml)
         types = content.effective_types
-        if not (types.cache or types.launch):
+        rule = restored(launch=types.launch, build=types.build, cache=types.cache)
+        if rule is Restored.NOTHING:
             continue
         restore_layer(layers_dir, name, metadata=content.metadata)
-        if types.cache:
+        if rule is Restored.CONTENTS:
             if (previous / name).is_dir():
                 shutil.copytree(previous / name, layers_dir / name, symlinks=True)
             for sbom in previous.glob(f"{name}.sbom.*.json"):
                 shutil.copy2(sbom, layers_dir / sbom.name)
-        restored.append(name)
+        names.append(name)
     if (previous / "store.toml").is_file():
         shutil.copy2(previous / "store.toml", layers_dir / "store.toml")
-    return restored
+    return names

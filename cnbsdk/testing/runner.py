@@ -28,6 +28,7 @@ from cnbsdk.buildpack.context import (
 )
 from cnbsdk.buildpack.plugin import BuildpackPlugin, find_installed, load_plugin
 from cnbsdk.errors import BuildpackError
+from cnbsdk.lifecycle.build_env import with_user_env
 from cnbsdk.spec.buildpack_plan import BuildpackPlan
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
 from cnbsdk.spec.ids import BuildpackId
@@ -42,8 +43,6 @@ from cnbsdk.testing.results import BuildRun, DetectRun
 BuildpackLike = str | BuildpackPlugin | os.PathLike
 # The PATH a packaged buildpack gets: what a Debian/Ubuntu build image has.
 DEFAULT_SUBPROCESS_PATH = "/usr/local/bin:/usr/bin:/bin"
-# lifecycle env/build.go: the only variables of the lifecycle's own env a buildpack sees.
-PATH_LIKE = ("PATH", "LD_LIBRARY_PATH", "LIBRARY_PATH", "CPATH", "PKG_CONFIG_PATH")
 _IMPORT_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z0-9_.]+)?$")
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -114,25 +113,6 @@ def _target_env(target: Mapping[str, str]) -> dict[str, str]:
     return {keys[k]: v for k, v in target.items() if v}
 
 
-def apply_platform_env(
-    environ: dict[str, str], platform_dir: Path, *, clear_env: bool
-) -> dict[str, str]:
-    """buildpack.md §Provided by the Platform: unless ``clear-env``, ``<platform>/env/NAME``
-    prepends (with ``:``) to PATH-like variables and overrides the others."""
-    env_dir = platform_dir / "env"
-    if clear_env or not env_dir.is_dir():
-        return environ
-    for path in sorted(env_dir.iterdir()):
-        if not path.is_file():
-            continue
-        value = path.read_bytes().decode("utf-8", errors="surrogateescape")
-        if path.name in PATH_LIKE and environ.get(path.name):
-            environ[path.name] = f"{value}:{environ[path.name]}"
-        else:
-            environ[path.name] = value
-    return environ
-
-
 @contextlib.contextmanager
 def _working_dir(path: Path) -> Iterator[None]:
     previous = os.getcwd()
@@ -169,7 +149,8 @@ class BuildpackRunner:
         if "HOME" in os.environ:
             environ["HOME"] = os.environ["HOME"]
         environ.update(env or {})
-        apply_platform_env(environ, platform_dir, clear_env=bp.descriptor.buildpack.clear_env)
+        if not bp.descriptor.buildpack.clear_env:
+            environ = with_user_env(environ, platform_dir)
         environ["CNB_BUILDPACK_DIR"] = str(bp.buildpack_dir)
         environ["CNB_PLATFORM_DIR"] = str(platform_dir)
         environ.update(_target_env(host_target() if target is None else target))

@@ -23,7 +23,8 @@ from cnbsdk.errors import CnbError
 from cnbsdk.lifecycle.run import LAUNCHER, StartedImage, started_image
 
 LAST_LINES = 30
-POLL_SECONDS = 0.05
+# Waiting for the port: 2 ms first (a small app listens within ~10 ms), doubling up to 50 ms.
+POLL_FIRST, POLL_MAX = 0.002, 0.05
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class StartedApp:
         """None once the port accepts a connection, else why not."""
         assert self.port is not None and self._started is not None
         deadline = time.monotonic() + timeout
+        pause = POLL_FIRST
         while time.monotonic() < deadline:
             code = self._started.exit_code
             if code is not None:
@@ -141,7 +143,8 @@ class StartedApp:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1),
             ):
                 return None
-            time.sleep(POLL_SECONDS)
+            time.sleep(pause)
+            pause = min(pause * 2, POLL_MAX)
         return f"did not listen on port {self.port} within {timeout:g}s"
 
 

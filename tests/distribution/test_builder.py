@@ -33,7 +33,9 @@ from cnbsdk.distribution.default_builder import (
 )
 from cnbsdk.lifecycle.default_stack import DefaultStack, default_stack
 from cnbsdk.lifecycle.from_builder import own_lifecycle
-from cnbsdk.oci.image import ImageConfig, read_image, write_image
+from cnbsdk.oci.image import read_image
+from cnbsdk.oci.image_writer import write_image
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.oci.store import ImageStore, store_path
 from cnbsdk.spec.schema import validate

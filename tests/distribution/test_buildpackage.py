@@ -272,9 +272,10 @@ def test_a_cnb_with_a_path_traversal_entry_is_refused(project: Path, tmp_path: P
 
 def test_a_layer_with_a_path_traversal_entry_is_refused(tmp_path: Path) -> None:
     layout = tmp_path / "layout"
-    from cnbsdk.oci.image import ImageConfig, write_image
+    from cnbsdk.oci.image_writer import write_image
     from cnbsdk.oci.layer_tar import TarEntry, write_layer_from_entries
     from cnbsdk.oci.layout import OciLayoutDestination
+    from cnbsdk.oci.models import ImageConfig
 
     layer = write_layer_from_entries(
         [TarEntry.file("/cnb/buildpacks/x/1.0.0/buildpack.toml", b'api = "0.10"')], tmp_path / "l"

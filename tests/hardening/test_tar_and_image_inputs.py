@@ -369,7 +369,7 @@ def test_a_config_nested_too_deep_is_one_line(tmp_path: Path) -> None:
 def test_a_build_images_cnb_user_id_must_be_a_uid(tmp_path: Path, value: str) -> None:
     from cnbsdk.errors import BuildError
     from cnbsdk.lifecycle.rootfs import UnpackedImage
-    from cnbsdk.oci.image import ImageConfig
+    from cnbsdk.oci.models import ImageConfig
 
     config = ImageConfig(env=(f"CNB_USER_ID={value}", "CNB_GROUP_ID=1000"))
     with pytest.raises(BuildError) as raised:

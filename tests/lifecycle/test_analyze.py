@@ -10,8 +10,9 @@ import pytest
 
 from cnbsdk.errors import ImageError
 from cnbsdk.lifecycle.analyze import read_previous_image
-from cnbsdk.oci.image import ImageConfig, write_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import TarEntry, write_layer_from_entries
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_destination
 from cnbsdk.spec.labels import (
     LIFECYCLE_METADATA_LABEL,

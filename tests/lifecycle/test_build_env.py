@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from cnbsdk.buildpack.env import LayerEnv, Scope
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.build_env import (
     build_env,
     detect_env,
     filtered_base_env,
+    with_build_layer,
     with_buildpack_layers,
     with_env_dir,
     with_operator_env,
@@ -332,3 +334,26 @@ def test_rule_5_build_env_has_own_layers_dir_and_plan_path(tmp_path: Path) -> No
     assert "CNB_TARGET_DISTRO_NAME" not in env
     # CNB_EXEC_ENV is given only to Buildpack API 0.12 and later.
     assert "CNB_EXEC_ENV" not in env
+
+
+def test_a_buildpack_applying_its_layer_env_sees_what_the_next_buildpack_gets(
+    tmp_path: Path,
+) -> None:
+    """``LayerEnv.apply`` (the author's API) and the lifecycle's env files rules agree."""
+    layer = tmp_path / "bp" / "tools"
+    env = (
+        LayerEnv()
+        .override("JAVA_HOME", "/j")
+        .default("LANG", "C.UTF-8")
+        .default("EDITOR", "vi")
+        .prepend("PATH", "/t/bin", delim=":")
+        .append("FLAGS", "-O2")
+        .append("EMPTY", "x", delim=",")
+        .override("MODE", "build", scope=Scope.BUILD)
+    )
+    env.write(layer)
+    base = {"PATH": "/usr/bin", "FLAGS": "-g", "EDITOR": "ed", "EMPTY": ""}
+    applied = dict(LayerEnv.read(layer).apply(Scope.BUILD, dict(base)))
+    assert applied == with_build_layer(base, layer)
+    assert applied["PATH"] == "/t/bin:/usr/bin" and applied["FLAGS"] == "-g-O2"
+    assert applied["EMPTY"] == "x" and applied["EDITOR"] == "ed"

@@ -20,13 +20,16 @@ import pytest
 import cnbsdk.lifecycle.export as export_module
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.analyze import read_previous_image
+from cnbsdk.lifecycle.app_slices import go_glob
 from cnbsdk.lifecycle.cache import VolumeCache
-from cnbsdk.lifecycle.export import ExportReport, export, go_glob, resolve_created
+from cnbsdk.lifecycle.export import ExportReport, export
 from cnbsdk.lifecycle.layer_fingerprint import layer_parents, remember_extracted, workspace_index
 from cnbsdk.lifecycle.report import ReportToml
 from cnbsdk.lifecycle.workspace import PLATFORM_API, Workspace
+from cnbsdk.oci.created import resolve_created
 from cnbsdk.oci.extract import extract_layer
-from cnbsdk.oci.image import ImageConfig, Manifest, read_image, resolve_image, write_image
+from cnbsdk.oci.image import read_image, resolve_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import (
     NORMALIZED_MTIME,
     TarEntry,
@@ -34,6 +37,7 @@ from cnbsdk.oci.layer_tar import (
     write_layer_from_entries,
 )
 from cnbsdk.oci.layout import OciLayout
+from cnbsdk.oci.models import ImageConfig, Manifest
 from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.spec.ids import ApiVersion, BuildpackId, BuildpackVersion, ProcessType
 from cnbsdk.spec.labels import (

@@ -23,9 +23,11 @@ from cnbsdk.lifecycle.default_stack import DEFAULT_RUN_IMAGE
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.copy import copy_image
 from cnbsdk.oci.digest import sha256_digest
-from cnbsdk.oci.image import ImageConfig, Manifest, read_image, write_image
+from cnbsdk.oci.image import read_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import TarEntry, write_layer_from_entries
 from cnbsdk.oci.layout import OciLayout
+from cnbsdk.oci.models import ImageConfig, Manifest
 from cnbsdk.oci.open import open_destination, open_source
 from tests.image_helpers import cnbsdk, private_home, read_image_ref
 from tests.registry_server import RegistryServer

@@ -24,8 +24,10 @@ from cnbsdk.lifecycle.default_stack import DEFAULT_RUN_IMAGE
 from cnbsdk.lifecycle.rootfs import unpacked_rootfs
 from cnbsdk.oci.copy import copy_image
 from cnbsdk.oci.digest import sha256_digest
-from cnbsdk.oci.image import ImageConfig, Manifest, read_image, write_image
+from cnbsdk.oci.image import read_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import TarEntry, write_layer_from_entries
+from cnbsdk.oci.models import ImageConfig, Manifest
 from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.oci.store import store_path
 from cnbsdk.spec.labels import LIFECYCLE_METADATA_LABEL, LifecycleMetadata

@@ -18,9 +18,10 @@ import pytest
 from cnbsdk.errors import BuildError, ImageError
 from cnbsdk.lifecycle.rootfs import unpacked_rootfs
 from cnbsdk.oci.digest import digest_hex
-from cnbsdk.oci.image import ImageConfig, write_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import TarEntry, write_layer_from_entries
 from cnbsdk.oci.layout import OciLayout
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_destination
 from cnbsdk.stacks.create import create_stack
 from tests.image_helpers import shipped_stack_today

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from cnbsdk.oci.image import read_image, write_image
+from cnbsdk.oci.image import read_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import DIR, SYMLINK, TarEntry, write_layer_from_entries
 from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.spec.labels import LIFECYCLE_METADATA_LABEL

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cnbsdk.oci.image import ImageConfig, write_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import Layer, ParentDir, write_layer_from_dir
+from cnbsdk.oci.models import ImageConfig
 from cnbsdk.oci.open import open_destination
 
 

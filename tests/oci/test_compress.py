@@ -19,9 +19,10 @@ from cnbsdk.errors import ImageError
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.compress import CompressedBlob, CompressionIndex, compress_layer
 from cnbsdk.oci.copy import copy_image
-from cnbsdk.oci.image import Manifest, write_image
+from cnbsdk.oci.image_writer import write_image
 from cnbsdk.oci.layer_tar import Layer, TarEntry, write_layer_from_dir, write_layer_from_entries
 from cnbsdk.oci.layout import OciLayout
+from cnbsdk.oci.models import Manifest
 from cnbsdk.oci.open import open_destination
 from cnbsdk.oci.store import store_path
 from tests.image_helpers import cnbsdk, read_image_ref

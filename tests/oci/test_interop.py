@@ -16,9 +16,10 @@ import pytest
 from cnbsdk.oci import media_types as mt
 from cnbsdk.oci.copy import copy_image
 from cnbsdk.oci.digest import Descriptor, Platform
-from cnbsdk.oci.image import ImageConfig, Index, Manifest, read_image, resolve_image
+from cnbsdk.oci.image import read_image, resolve_image
 from cnbsdk.oci.layer_tar import Layer
 from cnbsdk.oci.layout import OciLayout
+from cnbsdk.oci.models import ImageConfig, Index, Manifest
 from cnbsdk.oci.open import open_source
 from tests.oci.conftest import make_image
 

@@ -85,6 +85,20 @@ def test_a_bad_image_reference_fails_before_apt_is_asked(tmp_path: Path) -> None
     assert not out.exists() and not (tmp_path / "stack.lock").exists()
 
 
+def test_a_bad_source_date_epoch_fails_before_apt_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read as ``cnbsdk build`` reads it: a value that is no time is refused, not ignored."""
+    with socket.socket() as probe:  # apt would fail on this port: it must not be reached
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = f'[apt]\nsources = ["deb http://127.0.0.1:{port}/debian bookworm main"]\n\n[filter]'
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    error = _fails(_stack(tmp_path, "[filter]", source))
+    assert "SOURCE_DATE_EPOCH" in error and "'yesterday'" in error
+    assert "apt" not in error
+
+
 def test_pinned_version_gone_from_the_mirror_says_to_update(tmp_path: Path) -> None:
     stack_file = _stack(tmp_path, keep_lock=True)
     lock_file = tmp_path / "stack.lock"

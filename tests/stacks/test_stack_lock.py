@@ -8,8 +8,8 @@ from pathlib import Path
 
 from conftest import StackImages, cnbsdk
 
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.stacks.apt import AptWorkspace
-from cnbsdk.stacks.cache import cache_root
 from cnbsdk.stacks.create import changed_bytes, create_stack
 from cnbsdk.stacks.lock import StackLock
 

@@ -80,7 +80,8 @@ def test_sbom_reads_only_the_labelled_layer(stack_images: StackImages, tmp_path:
 def test_sbom_of_an_image_without_the_label_is_a_one_line_error(
     stack_images: StackImages, tmp_path: Path
 ) -> None:
-    from cnbsdk.oci.image import ImageConfig, write_image
+    from cnbsdk.oci.image_writer import write_image
+    from cnbsdk.oci.models import ImageConfig
     from cnbsdk.oci.open import open_destination
 
     dest = open_destination(f"oci:{tmp_path}/plain:latest")

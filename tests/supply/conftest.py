@@ -4,12 +4,14 @@ PyPI packages."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,13 +47,14 @@ printf '[[processes]]\\ntype = "web"\\ncommand = ["/bin/true"]\\ndefault = true\
 """
 
 
-def cnbsdk(*args: str) -> subprocess.CompletedProcess[str]:
+def cnbsdk(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cnbsdk.cli.main", *args],
         capture_output=True,
         text=True,
         check=False,
         cwd=REPO,
+        env=env,
     )
 
 
@@ -109,3 +112,31 @@ def scanned_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScannedApp
     assert built.returncode == 0, built.stdout + built.stderr
     yield made
     patch.undo()
+
+
+def rewrite_attachment(ref: str, change: Callable[[dict[str, Any], list[bytes]], None]) -> None:
+    """What an attacker with write access does: read the attachment image at ``ref``, let
+    ``change`` edit (manifest, payloads), push the result under the same tag."""
+    from cnbsdk.oci.digest import sha256_digest
+    from cnbsdk.oci.open import open_destination, open_source
+
+    source = open_source(ref)
+    try:
+        manifest = json.loads(source.get_manifest()[0])
+        payloads = []
+        for layer in manifest["layers"]:
+            with source.open_blob(layer["digest"]) as stream:
+                payloads.append(stream.read())
+    finally:
+        source.close()
+    change(manifest, payloads)
+    for layer, data in zip(manifest["layers"], payloads, strict=True):
+        layer["digest"], layer["size"] = sha256_digest(data), len(data)
+    destination = open_destination(ref)
+    try:
+        for data in payloads:
+            destination.put_blob(sha256_digest(data), len(data), io.BytesIO(data))
+        destination.put_manifest(json.dumps(manifest).encode(), manifest["mediaType"])
+        destination.commit()
+    finally:
+        destination.close()

@@ -6,12 +6,14 @@ rebase; bad databases as one line."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.supply.conftest import ScannedApp, cnbsdk
+from tests.supply.conftest import ScannedApp, cnbsdk, rewrite_attachment
 
 
 def advisory(
@@ -170,3 +172,43 @@ def test_a_malformed_advisory_is_one_line_naming_the_file(
     assert result.stderr.strip() == result.stderr.strip().splitlines()[0]
     assert f"{tmp_path / 'bad.json'}: {message}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_sbom_attestation_signs_the_merged_sbom(
+    scanned_app: ScannedApp, tmp_path: Path
+) -> None:
+    import base64
+    import os
+
+    env = {**os.environ, "COSIGN_PASSWORD": "attest-pw"}
+    keys = subprocess.run(
+        [sys.executable, "-m", "cnbsdk.cli.main", "generate-key-pair"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert keys.returncode == 0, keys.stderr
+    app = scanned_app.ref("app")
+    attested = cnbsdk("attest", app, "--key", str(tmp_path / "cosign.key"), env=env)
+    assert attested.returncode == 0, attested.stderr
+    assert "attest-pw" not in attested.stdout + attested.stderr
+    checked = cnbsdk("verify-attestation", app, "--key", str(tmp_path / "cosign.pub"), "--json")
+    assert checked.returncode == 0, checked.stderr
+    (statement,) = json.loads(checked.stdout)
+    merged = json.loads(cnbsdk("sbom", app, "--merged").stdout)
+    assert statement["predicate"] == merged
+    assert statement["predicateType"] == "https://cyclonedx.org/bom"
+    # the .att layer is a DSSE envelope; its payload edited, verification fails in one line
+    digest = json.loads(checked.stdout)[0]["subject"][0]["digest"]["sha256"]
+
+    def edit(manifest: dict[str, object], payloads: list[bytes]) -> None:
+        envelope = json.loads(payloads[0])
+        assert envelope["payloadType"] == "application/vnd.in-toto+json"
+        body = json.loads(base64.b64decode(envelope["payload"]))
+        body["predicate"]["components"] = []
+        envelope["payload"] = base64.b64encode(json.dumps(body).encode()).decode()
+        payloads[0] = json.dumps(envelope).encode()
+
+    rewrite_attachment(f"oci:{scanned_app.out}:sha256-{digest}.att", edit)
+    tampered = cnbsdk("verify-attestation", app, "--key", str(tmp_path / "cosign.pub"))
+    assert tampered.returncode == 1
+    assert "the envelope's signature does not verify with key" in tampered.stderr
+    assert len(tampered.stderr.strip().splitlines()) == 1

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.oci.store import cnbsdk_home
-from cnbsdk.stacks.cache import cache_root
 
 pytest_plugins = ["pytester"]
 

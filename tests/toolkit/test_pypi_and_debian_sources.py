@@ -32,10 +32,14 @@ def sha(data: bytes) -> str:
 
 def wheel(name: str, version: str) -> tuple[str, bytes]:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zipped:
-        zipped.writestr(f"{name}/__init__.py", f"VERSION = {version!r}\n")
+    with zipfile.ZipFile(buffer, "w") as zipped:  # fixed times: the same bytes every call
         zipped.writestr(
-            f"{name}-{version}.dist-info/METADATA", f"Name: {name}\nVersion: {version}\n"
+            zipfile.ZipInfo(f"{name}/__init__.py", (1980, 1, 1, 0, 0, 0)),
+            f"VERSION = {version!r}\n",
+        )
+        zipped.writestr(
+            zipfile.ZipInfo(f"{name}-{version}.dist-info/METADATA", (1980, 1, 1, 0, 0, 0)),
+            f"Name: {name}\nVersion: {version}\n",
         )
     return f"{name}-{version}-py3-none-manylinux_2_17_x86_64.whl", buffer.getvalue()
 

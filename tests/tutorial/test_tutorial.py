@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cnbsdk.stacks.cache import cache_root
+from cnbsdk.cache_dir import cache_root
 
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "docs" / "tutorial.md"

@@ -16,9 +16,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from cnbsdk.cache_dir import cache_root
 from cnbsdk.errors import BuildError
 from cnbsdk.lifecycle.workspace import PLATFORM_API
-from cnbsdk.stacks.cache import cache_root
 
 LAUNCHER_VERSION = "0.1.0"
 SOURCE = Path(__file__).with_name("launcher.c")

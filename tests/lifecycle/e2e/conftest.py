@@ -23,7 +23,7 @@ import pytest
 from cnbsdk.lifecycle.cache import VolumeCache
 from cnbsdk.lifecycle.default_stack import DefaultStack
 from cnbsdk.oci.digest import sha256_digest
-from cnbsdk.oci.image import ImageConfig, Manifest
+from cnbsdk.oci.models import ImageConfig, Manifest
 from cnbsdk.spec.labels import LIFECYCLE_METADATA_LABEL, LifecycleMetadata
 from tests.image_helpers import (
     cnbsdk,  # noqa: F401 (the e2e tests import it from here)

@@ -1,4 +1,4 @@
-"""Which ``--buildpack`` values name a buildpackage (``lifecycle.buildpackage_ref``): the
+"""Which ``--buildpack`` values name a buildpackage (``distribution.buildpack_source``): the
 precedence docs/commands.md documents."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cnbsdk.distribution.buildpack_source import buildpackage_reference
 from cnbsdk.errors import BuildError
-from cnbsdk.lifecycle.buildpackage_ref import buildpackage_reference
 
 
 def test_the_precedence_of_buildpack_sources(tmp_path: Path) -> None:

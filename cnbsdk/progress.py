@@ -1,4 +1,5 @@
-"""How stack creation reports progress without knowing who is watching.
+"""How long work (stack creation, run image downloads, export) reports progress without
+knowing who is watching.
 
 The library calls a ``ProgressFactory``; the CLI passes one that draws a bar on a terminal
 (and stays quiet in CI logs), tests and other callers get the silent default.

@@ -1,4 +1,4 @@
-"""Where stack creation keeps downloads and apt state between runs."""
+"""Where cnbsdk keeps what it may lose: downloads, apt state, unpacked images, the launcher."""
 
 from __future__ import annotations
 

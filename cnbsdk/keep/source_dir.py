@@ -1,0 +1,73 @@
+"""An image's source, at the revision a build resolved, as a directory to build: a Git
+checkout of exactly that commit, the local directory itself, or the blob unpacked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+from cnbsdk.keep.inputs import ResolutionFailed
+from cnbsdk.keep.model import BLOB, GIT, LOCAL, Source
+
+GIT_TIMEOUT = 600
+
+
+def source_directory(source: Source, revision: str, scratch: Path) -> Path:
+    """The directory to build (``sub_path`` applied), made below ``scratch`` if needed."""
+    if source.kind == GIT:
+        root = scratch / "source"
+        _git(["clone", "--quiet", "--no-checkout", "--", source.url, str(root)])
+        _git(["-C", str(root), "checkout", "--quiet", "--detach", revision])
+        shutil.rmtree(root / ".git")
+    elif source.kind == LOCAL:
+        root = Path(source.url)
+    elif source.kind == BLOB:
+        from cnbsdk.deps.archive import install_artifact
+
+        root = scratch / "source"
+        archive = scratch / ("blob-" + Path(source.url.rstrip("/")).name)
+        if "://" in source.url:
+            try:
+                with (
+                    urllib.request.urlopen(source.url, timeout=GIT_TIMEOUT) as response,
+                    archive.open("wb") as out,
+                ):
+                    shutil.copyfileobj(response, out)
+            except OSError as error:
+                raise ResolutionFailed(f"cannot download the blob {source.url}: {error}") from None
+        else:
+            shutil.copyfile(source.url, archive)
+        install_artifact(archive, root)
+    else:
+        raise ResolutionFailed(f"unknown source kind {source.kind!r}")
+    app = root / source.sub_path if source.sub_path else root
+    if not app.is_dir():
+        raise ResolutionFailed(f"the source has no directory {source.sub_path!r}")
+    return app
+
+
+def _git(args: list[str]) -> None:
+    try:
+        subprocess.run(
+            ["git", *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        detail = _first_fatal(getattr(error, "stderr", "") or "")
+        raise ResolutionFailed(
+            f"git {args[0]} failed: {detail[-1] if detail else 'no answer'}"
+        ) from None
+
+
+def _first_fatal(stderr: str) -> list[str]:
+    """git's ``fatal:`` line (the one that says why), else every line."""
+    lines = stderr.strip().splitlines()
+    fatal = [line for line in lines if line.startswith("fatal:")]
+    return fatal[:1] or lines
