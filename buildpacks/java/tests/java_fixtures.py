@@ -31,7 +31,6 @@ import pytest
 from cnbsdk.catalog.update import replace_dependencies
 from cnbsdk.deps.download import filename_of
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor
-from tests.pypi_index import PackageIndex
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cnbsdk_java"
 APPS = Path(__file__).parent / "apps"
@@ -79,6 +78,8 @@ def static_server(directory: Path) -> ThreadingHTTPServer:
 
 @pytest.fixture(scope="session")
 def java_sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JavaSources]:
+    from tests.pypi_index import PackageIndex  # here: the suite registers it as a plugin
+
     root = tmp_path_factory.mktemp("java-sources")
     descriptor = BuildpackDescriptor.read(PACKAGE / "buildpack.toml")
     entries = []
