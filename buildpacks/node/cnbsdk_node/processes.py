@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from cnbsdk.buildpack import BuildpackError, Process
+from cnbsdk.buildpack import Process
+from cnbsdk.buildpack.procfile import read_procfile
 from cnbsdk_node.project import NodeProject
 
-_PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_.-]+)\s*:\s*(.+)$")
 ENTRY_FILES = ("server.js", "index.js", "app.js")
-
-
-def read_procfile(path: Path) -> list[tuple[str, str]]:
-    """``type: command`` lines; blank lines and ``#`` comments skipped."""
-    entries = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        match = _PROCFILE_LINE.match(text)
-        if not match:
-            raise BuildpackError(
-                f"line {number}: expected 'type: command', got {text[:60]!r}", file=str(path)
-            )
-        entries.append((match.group(1), match.group(2).strip()))
-    return entries
 
 
 def processes(project: NodeProject, app_dir: Path) -> tuple[list[Process], str]:

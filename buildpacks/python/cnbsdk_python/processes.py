@@ -12,29 +12,13 @@ import re
 from collections.abc import Collection
 from pathlib import Path
 
-from cnbsdk.buildpack import BuildpackError, Process
+from cnbsdk.buildpack import Process
+from cnbsdk.buildpack.procfile import read_procfile
 
-_PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_.-]+)\s*:\s*(.+)$")
 _ASGI = re.compile(r"^(\w+)\s*(?::[^=]+)?=\s*(?:fastapi\.)?(FastAPI|Starlette|Quart)\(", re.M)
 _WSGI = re.compile(r"^(\w+)\s*(?::[^=]+)?=\s*(?:flask\.)?(Flask)\(", re.M)
 ENTRY_FILES = ("main.py", "app.py", "wsgi.py", "asgi.py", "server.py")
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "static", "tests"}
-
-
-def read_procfile(path: Path) -> list[tuple[str, str]]:
-    """``type: command`` lines; blank lines and ``#`` comments skipped."""
-    entries = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        match = _PROCFILE_LINE.match(text)
-        if not match:
-            raise BuildpackError(
-                f"line {number}: expected 'type: command', got {text[:60]!r}", file=str(path)
-            )
-        entries.append((match.group(1), match.group(2).strip()))
-    return entries
 
 
 def _read(path: Path) -> str:
