@@ -135,7 +135,9 @@ def resolve_builder(reference: str, log: Log = lambda line: None) -> BuilderStat
 
     try:
         if reference == DEFAULT_BUILDER:
-            _ensure_default_builder(log)
+            from cnbsdk.lifecycle.from_builder import ensure_default
+
+            ensure_default(log)
         resolved, config = read_manifest_and_config(reference)
         info = builder_info(reference, resolved.digest, config)
         if not info.run_images:
@@ -154,21 +156,6 @@ def resolve_builder(reference: str, log: Log = lambda line: None) -> BuilderStat
         run_image_name=run_name,
         stack_id=info.stack_id,
         lifecycle_version=info.lifecycle_version,
-    )
-
-
-def _ensure_default_builder(log: Log) -> None:
-    from cnbsdk.distribution.default_builder import ensure_default_builder
-    from cnbsdk.lifecycle.default_stack import default_stack
-    from cnbsdk.lifecycle.from_builder import own_lifecycle
-
-    stack = default_stack(log=log)
-    ensure_default_builder(
-        build_image=stack.build_image,
-        run_image=stack.run_image,
-        stack_lock=stack.lock_file,
-        lifecycle=own_lifecycle(log),
-        log=log,
     )
 
 

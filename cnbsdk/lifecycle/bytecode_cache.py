@@ -20,17 +20,15 @@ and renamed in under a per-key lock, so parallel builds never see half a directo
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cnbsdk.cache_dir import cache_root
+from cnbsdk.lifecycle.file_lock import locked
 
 ENV_NAME = "CNBSDK_BYTECODE_CACHE"
 INNER_PATH = "/tmp/.cnbsdk-bytecode"
@@ -94,7 +92,7 @@ def compiled_lib(
         return final
     try:
         base.mkdir(parents=True, exist_ok=True)
-        with _locked(base / f"{final.name}.lock"):
+        with locked(base / f"{final.name}.lock"):
             if not final.is_dir():
                 _compile(rootfs, bwrap, buildpack_dir / "lib", final)
     except (OSError, subprocess.SubprocessError):
@@ -127,14 +125,3 @@ def _compile(rootfs: Path, bwrap: str, lib: Path, final: Path) -> None:
         os.rename(partial, final)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        with suppress(OSError):
-            os.close(fd)

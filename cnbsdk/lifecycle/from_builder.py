@@ -84,7 +84,7 @@ def open_builder(
 ) -> BuilderInputs:
     """Unpack the builder (making the default one first when it is the one asked for)."""
     if reference == DEFAULT_BUILDER:
-        _ensure_default(log, progress)
+        ensure_default(log, progress)
     try:
         unpacked = held_build_rootfs(reference)
     except CnbError as error:
@@ -123,7 +123,8 @@ def open_builder(
     )
 
 
-def _ensure_default(log: Log, progress: ProgressFactory) -> None:
+def ensure_default(log: Log, progress: ProgressFactory = silent) -> None:
+    """Make the default builder from the default stack when it is missing or outdated."""
     from cnbsdk.lifecycle.default_stack import default_stack
 
     stack = default_stack(log=log, progress=progress)

@@ -14,19 +14,17 @@ namespace maps to the CNB user.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnbsdk.cache_dir import cache_root
 from cnbsdk.errors import BuildError, ImageError
+from cnbsdk.lifecycle.file_lock import locked
 from cnbsdk.lifecycle.sandbox import ensure_mount_points, home_directory
 from cnbsdk.oci.digest import Descriptor, digest_hex
 from cnbsdk.oci.extract import extract_image_layer
@@ -85,7 +83,7 @@ def unpacked_rootfs(image_ref: str, *, cache_dir: Path | None = None) -> Unpacke
         compiled = base / f"{final.name}.compiled"
         if not final.is_dir() or not compiled.exists():
             base.mkdir(parents=True, exist_ok=True)
-            with _locked(base / f"{final.name}.lock"):
+            with locked(base / f"{final.name}.lock"):
                 if not final.is_dir():
                     _unpack(image.source, image.resolved.manifest.layers, image.config, final)
                 if not compiled.exists():  # a tree an older cnbsdk unpacked
@@ -142,16 +140,6 @@ def _unpack(
     except BaseException:
         remove_tree(partial)
         raise
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def remove_tree(path: Path) -> None:
