@@ -61,23 +61,37 @@ def registry_url(environ: Mapping[str, str] | None = None) -> str:
     return registry.rstrip("/") + "/"
 
 
+def _get_json(
+    session: requests.Session, url: str, accept: str, what: str, *, missing: str
+) -> dict[str, Any]:
+    """The JSON object at ``url``; a one-line error naming ``what`` otherwise."""
+    try:
+        response = session.get(url, headers={"Accept": accept}, timeout=TIMEOUT)
+    except requests.RequestException as error:
+        raise DependencyError(f"cannot read {what}: {error}", file=url) from None
+    if response.status_code == 404:
+        raise DependencyError(missing, file=url)
+    if not response.ok:
+        raise DependencyError(f"{what} answered HTTP {response.status_code}", file=url)
+    try:
+        document = response.json()
+    except ValueError:
+        raise DependencyError(f"{what} sent no JSON", file=url) from None
+    if not isinstance(document, dict):
+        raise DependencyError(f"{what} sent no JSON object", file=url)
+    return document
+
+
 def npm_releases(package: str, *, registry: str, session: requests.Session) -> list[Release]:
     """Every published version of ``package`` with its tarball (the abbreviated packument)."""
     url = registry + package.replace("/", "%2F")
-    try:
-        response = session.get(
-            url, headers={"Accept": "application/vnd.npm.install-v1+json"}, timeout=TIMEOUT
-        )
-    except requests.RequestException as error:
-        raise DependencyError(f"cannot read the npm registry: {error}", file=url) from None
-    if response.status_code == 404:
-        raise DependencyError(f"no package {package!r} on the npm registry", file=url)
-    if not response.ok:
-        raise DependencyError(f"the npm registry answered HTTP {response.status_code}", file=url)
-    try:
-        versions: dict[str, Any] = response.json()["versions"]
-    except (ValueError, KeyError, TypeError):
-        raise DependencyError("the npm registry sent no versions", file=url) from None
+    document = _get_json(
+        session, url, "application/vnd.npm.install-v1+json", "the npm registry",
+        missing=f"no package {package!r} on the npm registry",
+    )  # fmt: skip
+    versions = document.get("versions")
+    if not isinstance(versions, dict):
+        raise DependencyError("the npm registry sent no versions", file=url)
     releases = []
     for version, data in versions.items():
         tarball = str((data.get("dist") or {}).get("tarball", ""))
@@ -131,20 +145,13 @@ def pypi_releases(
     """The files of ``project`` whose names match ``pattern``, one per version (the first
     match by name), from the index's JSON "simple" API (PEP 691). Yanked files are left out."""
     url = index + normalize(project) + "/"
-    try:
-        response = session.get(
-            url, headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=TIMEOUT
-        )
-    except requests.RequestException as error:
-        raise DependencyError(f"cannot read the package index: {error}", file=url) from None
-    if response.status_code == 404:
-        raise DependencyError(f"no project {project!r} on the package index", file=url)
-    if not response.ok:
-        raise DependencyError(f"the package index answered HTTP {response.status_code}", file=url)
-    try:
-        files: list[dict[str, Any]] = response.json()["files"]
-    except (ValueError, KeyError, TypeError):
-        raise DependencyError("the package index sent no JSON file list", file=url) from None
+    document = _get_json(
+        session, url, "application/vnd.pypi.simple.v1+json", "the package index",
+        missing=f"no project {project!r} on the package index",
+    )  # fmt: skip
+    files = document.get("files")
+    if not isinstance(files, list):
+        raise DependencyError("the package index sent no JSON file list", file=url)
     found: dict[str, Release] = {}
     for entry in sorted(files, key=lambda f: str(f.get("filename", ""))):
         filename = str(entry.get("filename", ""))
