@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from cnbsdk.errors import ImageError
 from cnbsdk.oci import media_types as mt
@@ -19,6 +19,7 @@ from cnbsdk.oci.blobs import put_bytes
 from cnbsdk.oci.digest import sha256_digest
 from cnbsdk.oci.open import open_destination, open_source
 from cnbsdk.oci.reference import DOCKER, OCI, ImageRef, as_reference, parse_reference
+from cnbsdk.supply.keys import SigningError
 
 REPOSITORY_VARIABLE = "COSIGN_REPOSITORY"
 
@@ -166,3 +167,30 @@ def append_layer(ref: ImageRef, layer: Layer) -> str:
     finally:
         destination.close()
     return written
+
+
+Checked = TypeVar("Checked")
+
+
+def check_layers(
+    target: Subject,
+    suffix: str,
+    what: str,
+    check: Callable[[dict[str, Any], bytes], tuple[str, Checked | None]],
+) -> tuple[str, tuple[Checked, ...], tuple[str, ...]]:
+    """Each layer of ``target``'s ``suffix`` attachment image through ``check`` (a reason, or
+    what it verified): the image read, what passed, and one line per layer that did not.
+    No attachment image at all is a one-line error."""
+    ref = attachment_ref(target, suffix)
+    layers = read_layers(ref)
+    if not layers:
+        raise SigningError(f"no {what}: {ref} does not exist", file=str(target.ref))
+    verified: list[Checked] = []
+    rejected: list[str] = []
+    for descriptor, data in layers:
+        reason, found = check(descriptor, data)
+        if found is None:
+            rejected.append(f"{str(descriptor.get('digest', '?'))[:19]}: {reason}")
+        else:
+            verified.append(found)
+    return str(ref), tuple(verified), tuple(rejected)

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cnbsdk.supply.attachments import Layer, Subject, append_layer, attachment_ref, read_layers
-from cnbsdk.supply.keys import PrivateKey, PublicKey, SigningError
+from cnbsdk.supply.attachments import Layer, Subject, append_layer, attachment_ref, check_layers
+from cnbsdk.supply.keys import PrivateKey, PublicKey
 from cnbsdk.supply.signatures import SIGNATURE_ANNOTATION
 
 DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
@@ -84,19 +84,13 @@ def verify_attestations(
 ) -> AttestationCheck:
     """Every attestation of ``target`` checked against ``key``: the envelope's signature over
     its payload, the statement's subject digest and (when given) its predicate type."""
-    ref = attachment_ref(target, "att")
-    layers = read_layers(ref)
-    if not layers:
-        raise SigningError(f"no attestations: {ref} does not exist", file=str(target.ref))
-    verified: list[VerifiedStatement] = []
-    rejected: list[str] = []
-    for descriptor, data in layers:
-        reason, found = _check(descriptor, data, target, key, predicate_type)
-        if found is None:
-            rejected.append(f"{str(descriptor.get('digest', '?'))[:19]}: {reason}")
-        else:
-            verified.append(found)
-    return AttestationCheck(str(ref), tuple(verified), tuple(rejected))
+    ref, verified, rejected = check_layers(
+        target,
+        "att",
+        "attestations",
+        lambda descriptor, data: _check(descriptor, data, target, key, predicate_type),
+    )
+    return AttestationCheck(ref, verified, rejected)
 
 
 def _check(

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cnbsdk.supply.attachments import Layer, Subject, append_layer, attachment_ref, read_layers
-from cnbsdk.supply.keys import PrivateKey, PublicKey, SigningError
+from cnbsdk.supply.attachments import Layer, Subject, append_layer, attachment_ref, check_layers
+from cnbsdk.supply.keys import PrivateKey, PublicKey
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
@@ -75,20 +75,14 @@ def verify(
 ) -> Verification:
     """Every signature of ``target`` checked against ``key``: the signature over the payload,
     the payload's type, digest and identity, and the ``annotations`` asked for."""
-    ref = attachment_ref(target, "sig")
-    layers = read_layers(ref)
-    if not layers:
-        raise SigningError(f"no signatures: {ref} does not exist", file=str(target.ref))
-    verified: list[Verified] = []
-    rejected: list[str] = []
-    for descriptor, data in layers:
-        reason, claims = _check(descriptor, data, target, key, annotations or {}, check_identity)
-        if reason:
-            rejected.append(f"{descriptor.get('digest', '?')[:19]}: {reason}")
-        else:
-            assert claims is not None
-            verified.append(claims)
-    return Verification(str(ref), tuple(verified), tuple(rejected))
+    wanted = annotations or {}
+    ref, verified, rejected = check_layers(
+        target,
+        "sig",
+        "signatures",
+        lambda descriptor, data: _check(descriptor, data, target, key, wanted, check_identity),
+    )
+    return Verification(ref, verified, rejected)
 
 
 def _check(
