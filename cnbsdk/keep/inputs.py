@@ -6,14 +6,13 @@ records on the image and retries with back-off."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnbsdk.errors import CnbError
+from cnbsdk.keep.git import GitFailed, run_git
 from cnbsdk.keep.model import BLOB, GIT, LOCAL, ImageSpec, Inputs, KeepError, Source
 from cnbsdk.oci.digest import tree_digest
 
@@ -77,18 +76,9 @@ def git_commit(url: str, revision: str) -> str:
     if len(revision) == 40 and set(revision) <= _HEX40:
         return revision
     try:
-        out = subprocess.run(
-            ["git", "ls-remote", "--", url, revision],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-        ).stdout
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-        detail = _first_fatal(getattr(error, "stderr", "") or "")
-        why = detail[-1] if detail else "no answer"
-        raise ResolutionFailed(f"cannot read the Git repository {url}: {why}") from None
+        out = run_git(["ls-remote", "--", url, revision], timeout=GIT_TIMEOUT)
+    except GitFailed as error:
+        raise ResolutionFailed(f"cannot read the Git repository {url}: {error.why}") from None
     refs: dict[str, str] = {}
     for line in out.splitlines():
         commit, _, name = line.partition("\t")
@@ -157,10 +147,3 @@ def resolve_builder(reference: str, log: Log = lambda line: None) -> BuilderStat
         stack_id=info.stack_id,
         lifecycle_version=info.lifecycle_version,
     )
-
-
-def _first_fatal(stderr: str) -> list[str]:
-    """git's ``fatal:`` line (the one that says why), else every line."""
-    lines = stderr.strip().splitlines()
-    fatal = [line for line in lines if line.startswith("fatal:")]
-    return fatal[:1] or lines

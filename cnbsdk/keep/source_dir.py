@@ -3,12 +3,11 @@ checkout of exactly that commit, the local directory itself, or the blob unpacke
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import urllib.request
 from pathlib import Path
 
+from cnbsdk.keep.git import GitFailed, run_git
 from cnbsdk.keep.inputs import ResolutionFailed
 from cnbsdk.keep.model import BLOB, GIT, LOCAL, Source
 
@@ -51,23 +50,6 @@ def source_directory(source: Source, revision: str, scratch: Path) -> Path:
 
 def _git(args: list[str]) -> None:
     try:
-        subprocess.run(
-            ["git", *args],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-        detail = _first_fatal(getattr(error, "stderr", "") or "")
-        raise ResolutionFailed(
-            f"git {args[0]} failed: {detail[-1] if detail else 'no answer'}"
-        ) from None
-
-
-def _first_fatal(stderr: str) -> list[str]:
-    """git's ``fatal:`` line (the one that says why), else every line."""
-    lines = stderr.strip().splitlines()
-    fatal = [line for line in lines if line.startswith("fatal:")]
-    return fatal[:1] or lines
+        run_git(args, timeout=GIT_TIMEOUT)
+    except GitFailed as error:
+        raise ResolutionFailed(f"git {args[0]} failed: {error.why}") from None

@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
 from pathlib import Path
 
 from cnbsdk.errors import CnbError
+from cnbsdk.keep.git import GitFailed, run_git
 from cnbsdk.keep.model import BLOB, GIT, LOCAL, ImageSpec, KeepError, Source, check_name
 from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, OCI, ImageRef, parse_reference
 
@@ -99,19 +99,10 @@ def check_source_reachable(source: Source) -> None:
         if source.url.startswith("-"):
             raise KeepError(f"{source.url!r} is not a Git URL", field="--git")
         try:
-            subprocess.run(
-                ["git", "ls-remote", "--", source.url, "HEAD"],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=GIT_TIMEOUT,
-                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-            )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            detail = _first_fatal(getattr(error, "stderr", "") or "")
-            why = detail[-1] if detail else "no answer"
+            run_git(["ls-remote", "--", source.url, "HEAD"], timeout=GIT_TIMEOUT)
+        except GitFailed as error:
             raise KeepError(
-                f"cannot read the Git repository {source.url!r}: {why}", field="--git"
+                f"cannot read the Git repository {source.url!r}: {error.why}", field="--git"
             ) from None
     elif source.kind == LOCAL:
         if not Path(source.url).is_dir():
@@ -133,10 +124,3 @@ def check_builder_ref(reference: str) -> None:
         raise KeepError(f"unknown builder {reference!r}: {error}", field="--builder") from None
     if not is_builder(config):
         raise KeepError(f"{reference!r} is not a builder", field="--builder")
-
-
-def _first_fatal(stderr: str) -> list[str]:
-    """git's ``fatal:`` line (the one that says why), else every line."""
-    lines = stderr.strip().splitlines()
-    fatal = [line for line in lines if line.startswith("fatal:")]
-    return fatal[:1] or lines
