@@ -24,8 +24,6 @@ maps the JDK's classes) and that one with ``-Xshare:off`` (no sharing at all). G
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import os
 import shutil
 import socket
@@ -33,13 +31,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from peer_tools import run, serve  # noqa: E402
 
 from cnbsdk.catalog.update import replace_dependencies  # noqa: E402
 from cnbsdk.deps import Dependencies  # noqa: E402
@@ -78,26 +77,6 @@ CMD ["/opt/jre/bin/java", "-jar", "/app/{jar}"]
 SETTINGS = """<settings><mirrors><mirror><id>company</id><mirrorOf>*</mirrorOf>
 <url>{url}</url></mirror></mirrors></settings>
 """
-
-
-def run(command: list[str], **kwargs: object) -> float:
-    started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return time.monotonic() - started
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def serve(directory: Path) -> str:
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def fetch_catalog(work: Path, context: Path) -> Path:

@@ -17,24 +17,21 @@ rebuild, source-only change, dependency change (``ms`` added), and the images' s
 
 from __future__ import annotations
 
-import functools
-import gzip
-import http.server
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from peer_tools import run, serve, uncompressed_size  # noqa: E402
+
 from cnbsdk.deps.download import download  # noqa: E402
-from cnbsdk.deps.registries import host_npm_registry, npm_registry, resolve_registry_uri  # noqa: E402
+from cnbsdk.deps.host_registries import host_npm_registry  # noqa: E402
+from cnbsdk.deps.registries import npm_registry, resolve_registry_uri  # noqa: E402
 from cnbsdk.deps.resolve import resolve  # noqa: E402
 from cnbsdk.spec.buildpack_toml import BuildpackDescriptor  # noqa: E402
 
@@ -60,26 +57,6 @@ CMD ["node", "server.js"]
 """
 
 
-def run(command: list[str], **kwargs: object) -> float:
-    started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return time.monotonic() - started
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def serve(directory: Path) -> str:
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}"
-
-
 def fetch_catalog_defaults(mirror: Path, context: Path, environ: dict[str, str]) -> None:
     """The default Node.js and npm, once: into the mirror (at their registry paths, for
     cnbsdk) and into buildah's context (node.tgz, npm.tgz)."""
@@ -91,20 +68,6 @@ def fetch_catalog_defaults(mirror: Path, context: Path, environ: dict[str, str])
         path.parent.mkdir(parents=True, exist_ok=True)
         download(url, dependency.checksum, path)
         shutil.copyfile(path, context / name)
-
-
-def uncompressed_size(layout: Path, tag: str) -> int:
-    index = json.loads((layout / "index.json").read_text())
-    manifest_digest = next(
-        m["digest"] for m in index["manifests"]
-        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag
-    )  # fmt: skip
-    manifest = json.loads((layout / "blobs/sha256" / manifest_digest[7:]).read_bytes())
-    total = 0
-    for layer in manifest["layers"]:
-        data = (layout / "blobs/sha256" / layer["digest"][7:]).read_bytes()
-        total += len(gzip.decompress(data)) if data[:2] == b"\x1f\x8b" else len(data)
-    return total
 
 
 def main() -> None:

@@ -21,8 +21,6 @@ Goal (issue 14): cnbsdk at or below buildah in each, first response under 1 s.
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import shutil
 import subprocess
@@ -39,6 +37,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "buildpacks" / "python"))
 
 from cnbsdk_python.cpython import find_stack_python, install_stack_python  # noqa: E402
+from peer_tools import run, uncompressed_size  # noqa: E402
 
 from cnbsdk.deps import Dependencies  # noqa: E402
 from cnbsdk.deps.host_registries import host_pypi_index  # noqa: E402
@@ -76,28 +75,6 @@ COPY app/ ./
 USER 1001:1000
 CMD ["gunicorn", "app:app"]
 """
-
-
-def run(command: list[str], **kwargs: object) -> float:
-    started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return time.monotonic() - started
-
-
-def uncompressed_size(layout: Path, tag: str) -> int:
-    index = json.loads((layout / "index.json").read_text())
-    manifest_digest = next(
-        m["digest"] for m in index["manifests"]
-        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag
-    )  # fmt: skip
-    manifest = json.loads((layout / "blobs/sha256" / manifest_digest[7:]).read_bytes())
-    total = 0
-    for layer in manifest["layers"]:
-        data = (layout / "blobs/sha256" / layer["digest"][7:]).read_bytes()
-        total += len(gzip.decompress(data)) if data[:2] == b"\x1f\x8b" else len(data)
-    return total
 
 
 def first_response(
