@@ -25,7 +25,7 @@ from typing import ClassVar
 
 from cnbsdk.errors import BuildpackError
 from cnbsdk.spec.ids import ProcessType
-from cnbsdk.spec.toml_file import write_atomic
+from cnbsdk.spec.toml_file import write_if_changed
 
 OVERRIDE, DEFAULT, PREPEND, APPEND, DELIM = "override", "default", "prepend", "append", "delim"
 BEHAVIOURS = (OVERRIDE, DEFAULT, PREPEND, APPEND, DELIM)
@@ -140,13 +140,14 @@ class LayerEnv:
     # -- files ------------------------------------------------------------------------------
 
     def write(self, layer_path: Path) -> list[Path]:
-        """Write every modification as a file under ``layer_path``; return the paths."""
+        """Write every modification as a file under ``layer_path``; return the paths. Files
+        that already hold their value are left alone (a reused layer stays untouched)."""
         written = []
         for mod in self._entries.values():
             directory = layer_path / mod.scope.directory
             directory.mkdir(parents=True, exist_ok=True)
             path = directory / mod.file_name
-            write_atomic(path, mod.value.encode("utf-8"))
+            write_if_changed(path, mod.value.encode("utf-8"))
             written.append(path)
         return written
 

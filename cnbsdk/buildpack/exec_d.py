@@ -8,13 +8,13 @@ the launcher sets those variables, overriding what was there.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 from cnbsdk.errors import BuildpackError
 from cnbsdk.spec.exec_d import ExecDOutput
 from cnbsdk.spec.ids import ProcessType
+from cnbsdk.spec.toml_file import write_if_changed
 
 EXEC_D_FD = 3
 
@@ -23,17 +23,24 @@ def install_exec_d_program(
     layer_path: Path, name: str, program: Path, *, process: str | None = None
 ) -> Path:
     """Copy ``program`` to ``<layer>/exec.d/[<process>/]<name>`` and make it executable."""
-    if not name or "/" in name or name in {".", ".."}:
-        raise BuildpackError(f"invalid exec.d program name {name!r}")
     if not Path(program).is_file():
         raise BuildpackError(f"exec.d program {name!r}: no file at {program}")
+    return write_exec_d_program(layer_path, name, Path(program).read_bytes(), process=process)
+
+
+def write_exec_d_program(
+    layer_path: Path, name: str, content: bytes, *, process: str | None = None
+) -> Path:
+    """Write ``content`` as the executable ``<layer>/exec.d/[<process>/]<name>``; left alone
+    when it already holds that (a reused layer stays untouched, so it is not tarred again)."""
+    if not name or "/" in name or name in {".", ".."}:
+        raise BuildpackError(f"invalid exec.d program name {name!r}")
     directory = layer_path / "exec.d"
     if process is not None:
         directory = directory / ProcessType(process)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / name
-    shutil.copyfile(program, target)
-    os.chmod(target, 0o755)
+    write_if_changed(target, content, 0o755)
     return target
 
 

@@ -19,11 +19,10 @@ library of functions:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from cnbsdk.buildpack.exec_d import install_exec_d_program
+from cnbsdk.buildpack.exec_d import write_exec_d_program
 
 SHELL_LIBRARY = r"""
 cnb_bytes() {
@@ -129,9 +128,5 @@ def shell_exec_d(layer: Any, name: str, body: str, *, process: str | None = None
     """Install ``body`` (POSIX shell, after the library) as the exec.d program ``name`` of
     ``layer`` (a LayerRef or a layer directory)."""
     layer_path = Path(getattr(layer, "path", layer))
-    staging = layer_path / f".{name}.exec-d.sh"
-    staging.write_text(shell_program(body))
-    try:
-        return install_exec_d_program(layer_path, name, staging, process=process)
-    finally:
-        os.unlink(staging)
+    content = shell_program(body).encode("utf-8")
+    return write_exec_d_program(layer_path, name, content, process=process)

@@ -8,6 +8,7 @@ there. What is added, for crash safety and two builds at once::
     <dir>/committed -> generations/<gen>   a symlink, replaced by an atomic rename
     <dir>/generations/<gen>/       one complete, committed cache (tars + metadata)
     <dir>/staging/                 what the running build writes; renamed to a generation
+    <dir>/trees/                   committed layers kept unpacked (``cache_trees``)
 
 A commit renames ``staging`` to a new generation and then swaps the ``committed`` symlink
 with ``rename(2)``, so at every instant (SIGKILL included) ``committed`` names a complete
@@ -31,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 
 from cnbsdk.errors import BuildError, CnbError
+from cnbsdk.lifecycle.cache_trees import CacheTrees
 from cnbsdk.oci.digest import file_sha256
 from cnbsdk.oci.layer_tar import ParentDir, write_layer_from_dir
 from cnbsdk.spec.labels import (
@@ -337,6 +339,12 @@ class VolumeCache:
         _remove(self.directory / STAGING)
         for generation in (self.directory / GENERATIONS).iterdir():
             _remove(generation)
+        self.trees.clear()
+
+    @property
+    def trees(self) -> CacheTrees:
+        """The committed layers kept unpacked beside their tars (``cache_trees``)."""
+        return CacheTrees(self.directory)
 
     def close(self) -> None:
         """Abort an unfinished write and release the lock."""

@@ -37,6 +37,7 @@ from cnbsdk.lifecycle.app_source import AppSource, path_filter, prepare_app
 from cnbsdk.lifecycle.build import BuildOutcome, build
 from cnbsdk.lifecycle.build_env import filtered_base_env
 from cnbsdk.lifecycle.cache import VolumeCache
+from cnbsdk.lifecycle.cache_trees import park_cache_layers
 from cnbsdk.lifecycle.detect import DetectionFailed, DetectReport, SandboxDetectRunner, detect
 from cnbsdk.lifecycle.export import ExportReport, export
 from cnbsdk.lifecycle.from_builder import (
@@ -275,7 +276,16 @@ def create(
                         progress=progress,
                     )
                     if exported.cache_metadata is not None:
-                        writer.commit(exported.cache_metadata)
+                        committed = writer.commit(exported.cache_metadata)
+                        # the cached layers kept unpacked, for the next restore to move in
+                        park_cache_layers(
+                            cache.trees,
+                            prepared.workspace.layers,
+                            committed,
+                            workspace_index(prepared.workspace.root),
+                            uid=prepared.uid,
+                            gid=prepared.gid,
+                        )
                 finally:
                     writer.abort()  # a no-op once committed
         if options.sbom_output_dir is not None:

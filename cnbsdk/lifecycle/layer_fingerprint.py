@@ -40,21 +40,21 @@ def fingerprint(
     digest.update(json.dumps(head).encode())
     newest = 0
     try:
-        stack = [Path(layer_dir)]
+        stack = [os.fsencode(layer_dir)]  # bytes paths: no decoding, names sort as bytes
         while stack:
             directory = stack.pop()
             with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: os.fsencode(e.name))
+                entries = sorted(it, key=lambda e: e.name)
             info = os.lstat(directory)
             newest = max(newest, info.st_ctime_ns)
-            digest.update(_line(os.fsencode(directory), info, b""))
+            digest.update(_line(directory, info, b""))
             for entry in entries:
                 info = entry.stat(follow_symlinks=False)
                 newest = max(newest, info.st_ctime_ns)
-                link = os.fsencode(os.readlink(entry.path)) if entry.is_symlink() else b""
-                digest.update(_line(os.fsencode(entry.path), info, link))
+                link = os.readlink(entry.path) if entry.is_symlink() else b""
+                digest.update(_line(entry.path, info, link))
                 if stat.S_ISDIR(info.st_mode):
-                    stack.append(Path(entry.path))
+                    stack.append(entry.path)
     except OSError:
         return None
     return digest.hexdigest(), newest
@@ -73,7 +73,7 @@ def _line(path: bytes, info: os.stat_result, link: bytes) -> bytes:
     return path + b"\0" + link + b"\0" + ",".join(map(str, fields)).encode() + b"\n"
 
 
-def _clock_after(directory: Path, newest_ns: int) -> bool:
+def clock_after(directory: Path, newest_ns: int) -> bool:
     """Wait (a few ms at most) until a file created in ``directory`` (on the layer's
     filesystem, outside the layer) gets a ctime later than ``newest_ns``; False if the
     clock does not get there."""
@@ -146,11 +146,17 @@ class FingerprintIndex:
         if current is None or (before is not None and before[0] != current[0]):
             self._records.pop(prefix, None)
             return False
-        if not _clock_after(Path(layer_dir).parent, current[1]):
+        if not clock_after(Path(layer_dir).parent, current[1]):
             self._records.pop(prefix, None)
             return False
         self._records[prefix] = {"fingerprint": current[0], "diff_id": diff_id}
         return True
+
+    def recorded(self, prefix: str) -> str | None:
+        """The diffID last recorded for ``prefix``, without checking the tree (for the
+        lifecycle itself, right after export recorded it and before anything else runs)."""
+        record = self._records.get(prefix)
+        return (record.get("diff_id") or None) if record else None
 
     def forget(self, prefix: str) -> None:
         self._records.pop(prefix, None)

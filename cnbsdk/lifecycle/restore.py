@@ -38,6 +38,7 @@ from typing import Any
 
 from cnbsdk.errors import CnbError, ImageError
 from cnbsdk.lifecycle.cache import VolumeCache
+from cnbsdk.lifecycle.cache_trees import image_paths
 from cnbsdk.lifecycle.layer_fingerprint import (
     FingerprintIndex,
     layer_parents,
@@ -261,6 +262,11 @@ class _Restorer:
             self.skipped.append(SkippedLayer(plan.identifier, "corrupted or missing in cache"))
             return
         target = self.layers_dir / plan.escaped / plan.name
+        if self.take_tree(plan, target):
+            self.data.append(plan.identifier)
+            self.log_metadata(plan)
+            self.log(f'Restoring data for "{plan.identifier}" from cache')
+            return
         try:
             with self.extracted(tar, plan.cache_sha) as root:
                 source = _find_subtree(root, (plan.escaped, plan.name))
@@ -283,6 +289,24 @@ class _Restorer:
         self.data.append(plan.identifier)
         self.log_metadata(plan)
         self.log(f'Restoring data for "{plan.identifier}" from cache')
+
+    def take_tree(self, plan: _Plan, target: Path) -> bool:
+        """Move the layer's unpacked tree from the cache into place, when the cache kept
+        one that still matches (``cache_trees``), and record it for export as unchanged."""
+        if self.cache is None or self.fingerprints is None or self.image_ids is None:
+            return False
+        assert plan.cache_sha is not None
+        uid, gid = self.image_ids
+        prefix, parents = image_paths(plan.escaped, plan.name, uid=uid, gid=gid)
+        _remove_tree(target)
+        if not self.cache.trees.take(
+            plan.cache_sha, target, prefix=prefix, uid=uid, gid=gid, parents=parents
+        ):
+            return False
+        self.fingerprints.remember(
+            target, plan.cache_sha, prefix=prefix, uid=uid, gid=gid, parents=parents
+        )
+        return True
 
     def remember(self, plan: _Plan, target: Path, tar: Path) -> None:
         """Record what the restored layer's tree looks like, so that export finds it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -95,6 +96,26 @@ def write_atomic(path: str | os.PathLike[str], content: str | bytes, mode: int =
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_if_changed(path: str | os.PathLike[str], content: str | bytes, mode: int = 0o644) -> bool:
+    """``write_atomic`` unless the file already holds ``content`` with ``mode``; returns
+    whether it wrote. A file left alone keeps its inode and times, so the lifecycle still
+    knows its layer unchanged and does not tar it again."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        info = os.lstat(path)
+        if (
+            stat.S_ISREG(info.st_mode)
+            and stat.S_IMODE(info.st_mode) == mode
+            and info.st_size == len(data)
+            and Path(path).read_bytes() == data
+        ):
+            return False
+    except OSError:
+        pass
+    write_atomic(path, data, mode)
+    return True
 
 
 def write_toml(path: str | os.PathLike[str], data: dict[str, Any]) -> None:

@@ -140,3 +140,16 @@ def test_describe_for_the_build_log() -> None:
     )
     assert env.describe(Scope.LAUNCH) == {"PATH": "/layer/bin:$PATH", "NODE_ENV": "production"}
     assert env.describe(Scope.BUILD) == {"PATH": "/layer/bin:$PATH", "OPTS": "$OPTS -x"}
+
+
+def test_writing_the_same_env_again_leaves_the_files_untouched(tmp_path: Path) -> None:
+    """A reused layer's env written again on every build keeps its files (same inode and
+    times), so export knows the layer unchanged; a changed value is written."""
+    env = LayerEnv().override("NODE_HOME", "/layers/node").prepend("PATH", "/x", delim=":")
+    paths = env.write(tmp_path)
+    before = [os.stat(p) for p in paths]
+    assert env.write(tmp_path) == paths
+    assert [os.stat(p) for p in paths] == before
+
+    LayerEnv().override("NODE_HOME", "/layers/other").write(tmp_path)
+    assert (tmp_path / "env" / "NODE_HOME.override").read_text() == "/layers/other"

@@ -107,3 +107,20 @@ def test_missing_program_is_an_error(tmp_path: Path) -> None:
     layer = Layers(tmp_path, logger=Logger({})).cached("helper", launch=True)
     with pytest.raises(BuildpackError, match=r"exec\.d program 'x': no file at"):
         layer.write_exec_d("x", tmp_path / "nope")
+
+
+def test_writing_the_same_program_again_leaves_the_layer_untouched(tmp_path: Path) -> None:
+    """A reused layer whose buildpack installs its exec.d program again (as most do on every
+    build) must stay byte- and inode-identical, or the lifecycle tars it again at export."""
+    from cnbsdk.buildpack.launch_shell import shell_exec_d
+
+    layer = Layers(tmp_path, logger=Logger({})).cached("helper", launch=True)
+    first = shell_exec_d(layer, "memory", "echo 'A=\"1\"' >&3")
+    before = (os.stat(first), os.stat(layer.path))
+    again = shell_exec_d(layer, "memory", "echo 'A=\"1\"' >&3")
+    assert again == first
+    assert (os.stat(again), os.stat(layer.path)) == before  # no staging file came and went
+
+    shell_exec_d(layer, "memory", "echo 'A=\"2\"' >&3")
+    assert b'A="2"' in first.read_bytes() and os.stat(first).st_ino != before[0].st_ino
+    assert os.access(first, os.X_OK)

@@ -25,6 +25,7 @@ from cnbsdk.buildpack import LayerEnv, Scope
 from cnbsdk.buildpack.cache_keys import files_digest
 from cnbsdk.buildpack.layers import LayerRef
 from cnbsdk.buildpack.tools import run_tool
+from cnbsdk.spec.toml_file import write_if_changed
 from cnbsdk_node.package_managers import PackageManager
 from cnbsdk_node.project import NodeProject
 
@@ -60,13 +61,14 @@ def configure_node_layer(layer: LayerRef) -> None:
 
 
 def configure_npm_layer(layer: LayerRef) -> None:
-    """npm's own ``bin/npm`` looks for npm beside node; these run the layer's copy."""
+    """npm's own ``bin/npm`` looks for npm beside node; these run the layer's copy (left
+    alone when a reused layer already has them, so the layer is not tarred again)."""
     for name, script in (("npm", "npm-cli.js"), ("npx", "npx-cli.js")):
         wrapper = layer.path / "bin" / name
-        if wrapper.is_symlink() or wrapper.exists():
+        if wrapper.is_symlink():
             wrapper.unlink()
-        wrapper.write_text(f'#!/bin/sh\nexec node "{layer.path / "bin" / script}" "$@"\n')
-        wrapper.chmod(0o755)
+        text = f'#!/bin/sh\nexec node "{layer.path / "bin" / script}" "$@"\n'
+        write_if_changed(wrapper, text, 0o755)
 
 
 def _read(path: Path) -> str:
