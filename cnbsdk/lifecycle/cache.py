@@ -425,13 +425,14 @@ class CacheWriter:
             layer.path.unlink()
         else:
             os.rename(layer.path, final)
+            self.cache.record_verified(final, layer.diff_id)  # hashed as it was written
         return layer.diff_id
 
     def add_tar(self, tar: Path, diff_id: str, *, verify: bool = False) -> None:
         """Stage an uncompressed layer tar written elsewhere (e.g. by the exporter, which
         hashed it while writing it): hard-linked when on the same filesystem, else copied.
-        Its sha256 is checked when copied or when ``verify`` is set; unchecked, a wrong
-        ``diff_id`` is still caught by the next build, which verifies every tar it uses."""
+        Its sha256 is checked when copied or when ``verify`` is set; a linked one counts as
+        verified, for this process, by the hashing that wrote it (``record_verified``)."""
         self._check()
         final = self.staging / tar_name(diff_id)
         if final.exists():
@@ -449,6 +450,7 @@ class CacheWriter:
         if (verify or not linked) and file_sha256(final) != diff_id:
             final.unlink()
             raise BuildError(f"layer tar does not match its diffID {diff_id}", file=str(tar))
+        self.cache.record_verified(final, diff_id)
 
     def reuse(self, diff_id: str, *, name: str | None = None, quiet: bool = False) -> bool:
         """Hard-link the committed tar of ``diff_id`` into staging (never copied or
