@@ -10,7 +10,6 @@ required") never names it. A table the schema leaves open (no ``properties``, or
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +98,8 @@ def _walk(
                 child = f"{path}.{key}" if path else str(key)
                 yield from _walk(item, properties[key], root, child, schema_name)
             elif not open_table:
+                import difflib  # only for a key that is wrong: every phase imports this module
+
                 close = difflib.get_close_matches(str(key), list(properties), n=1, cutoff=0.6)
                 yield UnknownKey(path, str(key), close[0] if close else None)
     elif isinstance(value, list):
