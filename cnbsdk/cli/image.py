@@ -346,12 +346,10 @@ def status(name: str, output: str, as_json: bool) -> None:
 @click.argument("name")
 def trigger(name: str) -> None:
     """Ask for a TRIGGER build of NAME (run by the next reconcile or by serve)."""
-    from datetime import datetime, timezone
-    from email.utils import format_datetime
+    from cnbsdk.keep.trigger import request_trigger
 
-    when = format_datetime(datetime.now(timezone.utc).replace(microsecond=0))
     with open_store() as store:
-        number = store.request_trigger(name, when)
+        number, _when = request_trigger(store, name)
     click.echo(f'Triggered build for Image Resource "{name}" with Build Number {number}')
 
 
