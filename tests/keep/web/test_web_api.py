@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -477,3 +478,45 @@ def test_serve_prints_a_new_token_and_no_web_serves_no_page(tmp_path: Path) -> N
         process.terminate()
         assert process.wait(timeout=30) == 0
     assert "Serving: 0 image(s)" in log.read_text() and "Web:" not in log.read_text()
+
+
+STATIC = Path(__file__).resolve().parents[3] / "cnbsdk" / "keep" / "web" / "static"
+EXTERNAL = re.compile(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
+
+
+def test_the_pages_hold_the_contracts_ids_and_load_nothing_from_elsewhere(
+    site: tuple[Path, Serve],
+) -> None:
+    base = site[1].url
+    images = get(base)
+    image = get(f"{base}images/alpha")
+    for page in (images, image):
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    for needed in (
+        '<table id="images">',
+        '<select id="status-filter">',
+        'id="token"',
+        'type="password"',
+        '<div id="message" role="status"',
+        'data-sort="name"',
+    ):
+        assert needed in images.text, needed
+    for needed in (
+        '<table id="builds">',
+        '<ul id="buildpacks">',
+        '<pre id="log"',
+        '<nav id="phases"',
+        'class="trigger"',
+    ):
+        assert needed in image.text, needed
+    served = [images.text, image.text]
+    for name in ("app.js", "app.css"):
+        answer = get(f"{base}static/{name}")
+        assert answer.status_code == 200
+        served.append(answer.text)
+    files = sorted(STATIC.iterdir())
+    assert [f.name for f in files] == ["app.css", "app.js", "image.html", "index.html"]
+    for text in served + [f.read_text() for f in files]:
+        assert "http://" not in text and "https://" not in text
+        assert not EXTERNAL.search(text), EXTERNAL.search(text)
