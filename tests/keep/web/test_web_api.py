@@ -29,7 +29,7 @@ from cnbsdk.keep.model import FAILURE, LOCAL, SUCCESS, BuildResult, ImageSpec, I
 from cnbsdk.keep.processes import process_start
 from cnbsdk.keep.runner import live_log_path
 from cnbsdk.keep.store import Store
-from tests.keep.web.serve_process import TOKEN, Serve, port_is_free, start_serve
+from tests.keep.web.serve_process import TOKEN, Serve, events, port_is_free, start_serve
 
 BUILDER = "nosuch/builder:1"
 
@@ -316,23 +316,6 @@ def test_nothing_but_the_trigger_with_its_token_changes_anything(
         time.sleep(0.2)
     assert "cannot read the builder nosuch/builder:1" in beta["resolutionError"]
     assert "beta: cannot resolve" in site[1].output()
-
-
-def events(response: requests.Response) -> Iterator[dict[str, str]]:
-    """The SSE events of a streamed response (comments skipped), as they arrive."""
-    event: dict[str, str] = {}
-    for raw in response.iter_lines(decode_unicode=True):
-        line = raw or ""
-        if not line:
-            if event:
-                yield event
-            event = {}
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        event[field] = f"{event[field]}\n{value}" if field in event else value
 
 
 def test_a_running_builds_log_streams_in_pieces_and_ends(
