@@ -197,6 +197,17 @@ def test_the_status_says_builder_run_image_tag_kind_scan_and_signature(api: str)
     assert gamma["latestKind"] == "build"  # of the last successful build
     delta = get(f"{api}/images/delta").json()
     assert delta["status"] == "notready" and delta["latestTag"] == ""
+    table = CliRunner().invoke(cli, ["image", "status", "alpha"]).output.splitlines()
+    for key, value in (
+        ("LatestTag", "test/alpha:b1.20261203.120000"),
+        ("LatestKind", "REBUILD"),
+        ("Run Image", "run@sha256:r1"),
+        ("Vulnerabilities", "2 high, 1 low"),
+        ("Signed", "yes"),
+    ):
+        assert f"{key + ':':<23}{value}" in table, (key, table)
+    table = CliRunner().invoke(cli, ["image", "status", "beta"]).output.splitlines()
+    assert f"{'LatestKind:':<23}REBASE" in table and not any("Vulnerabilities" in r for r in table)
 
 
 def test_the_image_list_filters_by_status_and_sorts(api: str) -> None:
