@@ -1,6 +1,7 @@
 """``cnbsdk serve`` as a real process for the web tests: started with ``--listen
 127.0.0.1:0`` on a private CNBSDK_HOME and a known token, its URL read from the ``Web:``
-line it prints; stopped with SIGTERM (it must exit 0 and free the port)."""
+line it prints; stopped with SIGTERM (it must exit 0 and free the port). And reading
+Server-Sent Events off a streamed response."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
 
 TOKEN = "test-token-0123456789"
 WEB_LINE = re.compile(r"^Web: (http://127\.0\.0\.1:(\d+)/) \(trigger token: (\S+)\)$", re.M)
@@ -70,3 +74,20 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def events(response: requests.Response) -> Iterator[dict[str, str]]:
+    """The SSE events of a streamed response (comments skipped), as they arrive."""
+    event: dict[str, str] = {}
+    for raw in response.iter_lines(decode_unicode=True):
+        line = raw or ""
+        if not line:
+            if event:
+                yield event
+            event = {}
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        event[field] = f"{event[field]}\n{value}" if field in event else value

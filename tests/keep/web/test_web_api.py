@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -28,7 +29,7 @@ from cnbsdk.keep.model import FAILURE, LOCAL, SUCCESS, BuildResult, ImageSpec, I
 from cnbsdk.keep.processes import process_start
 from cnbsdk.keep.runner import live_log_path
 from cnbsdk.keep.store import Store
-from tests.keep.web.serve_process import TOKEN, Serve, port_is_free, start_serve
+from tests.keep.web.serve_process import TOKEN, Serve, events, port_is_free, start_serve
 
 BUILDER = "nosuch/builder:1"
 
@@ -196,6 +197,17 @@ def test_the_status_says_builder_run_image_tag_kind_scan_and_signature(api: str)
     assert gamma["latestKind"] == "build"  # of the last successful build
     delta = get(f"{api}/images/delta").json()
     assert delta["status"] == "notready" and delta["latestTag"] == ""
+    table = CliRunner().invoke(cli, ["image", "status", "alpha"]).output.splitlines()
+    for key, value in (
+        ("LatestTag", "test/alpha:b1.20261203.120000"),
+        ("LatestKind", "REBUILD"),
+        ("Run Image", "run@sha256:r1"),
+        ("Vulnerabilities", "2 high, 1 low"),
+        ("Signed", "yes"),
+    ):
+        assert f"{key + ':':<23}{value}" in table, (key, table)
+    table = CliRunner().invoke(cli, ["image", "status", "beta"]).output.splitlines()
+    assert f"{'LatestKind:':<23}REBASE" in table and not any("Vulnerabilities" in r for r in table)
 
 
 def test_the_image_list_filters_by_status_and_sorts(api: str) -> None:
@@ -315,23 +327,6 @@ def test_nothing_but_the_trigger_with_its_token_changes_anything(
         time.sleep(0.2)
     assert "cannot read the builder nosuch/builder:1" in beta["resolutionError"]
     assert "beta: cannot resolve" in site[1].output()
-
-
-def events(response: requests.Response) -> Iterator[dict[str, str]]:
-    """The SSE events of a streamed response (comments skipped), as they arrive."""
-    event: dict[str, str] = {}
-    for raw in response.iter_lines(decode_unicode=True):
-        line = raw or ""
-        if not line:
-            if event:
-                yield event
-            event = {}
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        event[field] = f"{event[field]}\n{value}" if field in event else value
 
 
 def test_a_running_builds_log_streams_in_pieces_and_ends(
@@ -477,3 +472,45 @@ def test_serve_prints_a_new_token_and_no_web_serves_no_page(tmp_path: Path) -> N
         process.terminate()
         assert process.wait(timeout=30) == 0
     assert "Serving: 0 image(s)" in log.read_text() and "Web:" not in log.read_text()
+
+
+STATIC = Path(__file__).resolve().parents[3] / "cnbsdk" / "keep" / "web" / "static"
+EXTERNAL = re.compile(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
+
+
+def test_the_pages_hold_the_contracts_ids_and_load_nothing_from_elsewhere(
+    site: tuple[Path, Serve],
+) -> None:
+    base = site[1].url
+    images = get(base)
+    image = get(f"{base}images/alpha")
+    for page in (images, image):
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    for needed in (
+        '<table id="images">',
+        '<select id="status-filter">',
+        'id="token"',
+        'type="password"',
+        '<div id="message" role="status"',
+        'data-sort="name"',
+    ):
+        assert needed in images.text, needed
+    for needed in (
+        '<table id="builds">',
+        '<ul id="buildpacks">',
+        '<pre id="log"',
+        '<nav id="phases"',
+        'class="trigger"',
+    ):
+        assert needed in image.text, needed
+    served = [images.text, image.text]
+    for name in ("app.js", "app.css"):
+        answer = get(f"{base}static/{name}")
+        assert answer.status_code == 200
+        served.append(answer.text)
+    files = sorted(STATIC.iterdir())
+    assert [f.name for f in files] == ["app.css", "app.js", "image.html", "index.html"]
+    for text in served + [f.read_text() for f in files]:
+        assert "http://" not in text and "https://" not in text
+        assert not EXTERNAL.search(text), EXTERNAL.search(text)
