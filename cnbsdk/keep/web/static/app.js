@@ -80,6 +80,14 @@ function shortDigest(digest) {
   return digest ? digest.replace(/^sha256:/, "").slice(0, 12) : "";
 }
 
+// "name@sha256:" and 12 hex digits of an image reference pinned by digest (the whole
+// reference is the element's title); any other value as it is.
+function shortRef(ref) {
+  const at = ref ? ref.lastIndexOf("@sha256:") : -1;
+  const text = at < 0 ? ref || "" : ref.slice(0, at + "@sha256:".length + 12);
+  return el("span", { title: ref || "" }, text);
+}
+
 function shortValue(value) {
   if (value === null || value === undefined || value === "") return "(none)";
   return typeof value === "string" ? value : JSON.stringify(value);
@@ -167,7 +175,7 @@ const imagesPage = {
     const link = el("a", { href: `/images/${encodeURIComponent(image.name)}` }, image.name);
     const status = el("td", {}, badge(image.status));
     if (image.message) status.append(el("div", { class: "quiet" }, image.message));
-    const latest = el("td", { class: "mono" }, image.latestImage || "");
+    const latest = el("td", { class: "mono" }, shortRef(image.latestImage));
     if (image.latestTag) latest.append(el("div", { class: "quiet" }, image.latestTag));
     if (image.latestKind) {
       latest.append(
@@ -182,7 +190,7 @@ const imagesPage = {
       status,
       latest,
       el("td", { class: "mono" }, image.builder || el("span", { class: "quiet" }, "default builder")),
-      el("td", { class: "mono" }, image.runImage),
+      el("td", { class: "mono" }, shortRef(image.runImage)),
       el("td", {}, image.latestReason),
       el("td", {}, vulnerabilities(image.vulnerabilities)),
       el("td", {}, image.signed ? "signed" : el("span", { class: "quiet" }, "no")),
@@ -294,7 +302,8 @@ const imagePage = {
       status,
       el("td", { class: `kind ${build.kind}` }, build.kind === "rebase" ? "REBASE" : "REBUILD"),
       reasons,
-      el("td", {}, build.startedAt || el("span", { class: "quiet" }, `queued ${build.queuedAt}`)),
+      el("td", { class: "started" },
+         build.startedAt || el("span", { class: "quiet" }, `queued ${build.queuedAt}`)),
       el("td", { class: "duration" }, seconds(build.startedAt, build.finishedAt)),
       made,
     );
