@@ -235,7 +235,8 @@ def report(quiet: Phase, load: Phase, clients: int) -> None:
         first, top, last = p.rss_kb[0], max(p.rss_kb), p.rss_kb[-1]
         print(
             f"  serve RSS: first {first / 1024:.1f} MB, max {top / 1024:.1f} MB, "
-            f"last {last / 1024:.1f} MB ({len(p.rss_kb)} samples)"
+            f"last {last / 1024:.1f} MB ({len(p.rss_kb)} samples); every 10 s: "
+            + " ".join(f"{kb / 1024:.1f}" for kb in p.rss_kb[::10])
         )
     ratios = [
         seconds / statistics.median(quiet.builds[name])
