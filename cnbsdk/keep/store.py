@@ -108,6 +108,7 @@ class Store:
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if read_only:
                 self._db.execute("PRAGMA query_only = ON")
+                self._db.execute("PRAGMA cache_size = -512")  # KiB: one per web thread
                 self._check_version()
                 return
             self._db.execute("PRAGMA journal_mode = WAL")

@@ -1,12 +1,14 @@
 """The FastAPI app of ``cnbsdk serve``: the JSON API under ``/api/v1`` (the same shapes as
 the CLI's ``--json``), the two pages and their static files. Every route reads the store on
-read-only connections of its own (one per worker thread) except the trigger, which needs
+read-only connections of its own (a pool) except the trigger, which needs
 the token and makes the same one write as ``cnbsdk image trigger``."""
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,29 +49,37 @@ class ApiError(HTTPException):
 
 
 class ReadOnlyStores:
-    """One read-only store connection per thread (SQLite connections stay in their thread;
-    WAL lets them read beside the service's writes)."""
+    """A pool of read-only store connections, one lent to each request while it reads (WAL
+    lets them read beside the service's writes). The pool grows to the most requests ever
+    reading at once (the worker threads' limit) and no further."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
-        self._all: list[Store] = []
+        self._free: list[Store] = []
         self._lock = threading.Lock()
+        self._closed = False
 
-    def get(self) -> Store:
-        store: Store | None = getattr(self._local, "store", None)
+    @contextmanager
+    def borrow(self) -> Iterator[Store]:
+        with self._lock:
+            store = self._free.pop() if self._free else None
         if store is None:
             store = Store(self.path, read_only=True)
-            self._local.store = store
+        try:
+            yield store
+        finally:
             with self._lock:
-                self._all.append(store)
-        return store
+                if self._closed:
+                    store.close()
+                else:
+                    self._free.append(store)
 
     def close(self) -> None:
         with self._lock:
-            for store in self._all:
+            self._closed = True
+            for store in self._free:
                 store.close()
-            self._all.clear()
+            self._free.clear()
 
 
 def create_app(store_path: Path, token: str, stopping: threading.Event | None = None) -> FastAPI:
@@ -88,18 +98,17 @@ def create_app(store_path: Path, token: str, stopping: threading.Event | None = 
     app.state.stores = stores
     _error_handlers(app)
 
-    def known_image(name: str) -> Store:
-        store = stores.get()
+    def known_image(store: Store, name: str) -> Store:
         try:
             store.image_row(name)
         except KeepError:
             raise ApiError(404, f"no image record {name!r}") from None
         return store
 
-    def build_of(name: str, number: int) -> tuple[Store, BuildRecord]:
-        store = known_image(name)
+    def build_of(store: Store, name: str, number: int) -> BuildRecord:
+        known_image(store, name)
         try:
-            return store, store.build(name, number)
+            return store.build(name, number)
         except KeepError:
             raise ApiError(404, f"image {name!r} has no build {number}") from None
 
@@ -113,8 +122,8 @@ def create_app(store_path: Path, token: str, stopping: threading.Event | None = 
             str, Query(description=f"One of {', '.join(SORT_KEYS)}; a leading '-' reverses.")
         ] = "name",
     ) -> JSONResponse:
-        store = stores.get()
-        statuses = [image_status(store, row["name"]) for row in store.image_rows()]
+        with stores.borrow() as store:
+            statuses = [image_status(store, row["name"]) for row in store.image_rows()]
         try:
             return JSONResponse(select(statuses, status, sort))
         except QueryError as error:
@@ -122,17 +131,20 @@ def create_app(store_path: Path, token: str, stopping: threading.Event | None = 
 
     @app.get(f"{API}/images/{{name}}", summary="One image record's status (= image status --json)")
     def get_image(name: ImageName) -> JSONResponse:
-        return JSONResponse(image_status(known_image(name), name))
+        with stores.borrow() as store:
+            return JSONResponse(image_status(known_image(store, name), name))
 
     @app.get(f"{API}/images/{{name}}/builds", summary="The image's builds (= build list --json)")
     def list_builds(name: ImageName) -> JSONResponse:
-        return JSONResponse([b.to_json() for b in known_image(name).builds(name)])
+        with stores.borrow() as store:
+            return JSONResponse([b.to_json() for b in known_image(store, name).builds(name)])
 
     @app.get(
         f"{API}/images/{{name}}/builds/{{number}}", summary="One build (= build status --json)"
     )
     def get_build(name: ImageName, number: BuildNumber) -> JSONResponse:
-        return JSONResponse(build_of(name, number)[1].to_json())
+        with stores.borrow() as store:
+            return JSONResponse(build_of(store, name, number).to_json())
 
     @app.get(
         f"{API}/images/{{name}}/builds/{{number}}/log",
@@ -140,9 +152,11 @@ def create_app(store_path: Path, token: str, stopping: threading.Event | None = 
         response_class=PlainTextResponse,
     )
     def get_log(name: ImageName, number: BuildNumber) -> PlainTextResponse:
-        store, record = build_of(name, number)
-        text = log_stream.whole_log(store, record).decode(errors="replace")
-        return PlainTextResponse(text, media_type="text/plain; charset=utf-8")
+        with stores.borrow() as store:
+            text = log_stream.whole_log(store, build_of(store, name, number))
+        return PlainTextResponse(
+            text.decode(errors="replace"), media_type="text/plain; charset=utf-8"
+        )
 
     @app.get(
         f"{API}/images/{{name}}/builds/{{number}}/log/stream",
@@ -151,13 +165,20 @@ def create_app(store_path: Path, token: str, stopping: threading.Event | None = 
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     async def stream_log(request: Request, name: ImageName, number: BuildNumber) -> Any:
-        _store, record = await run_in_threadpool(build_of, name, number)
         offset = _last_event_id(request.headers.get("last-event-id"))
 
+        def find() -> BuildRecord:
+            with stores.borrow() as store:
+                return build_of(store, name, number)
+
+        def read_part(at: int) -> tuple[BuildRecord | None, bytes]:
+            with stores.borrow() as store:
+                return log_stream.read_part(store, record.id, at)
+
+        record = await run_in_threadpool(find)
+
         async def read(at: int) -> tuple[BuildRecord | None, bytes]:
-            return await run_in_threadpool(
-                lambda: log_stream.read_part(stores.get(), record.id, at)
-            )
+            return await run_in_threadpool(read_part, at)
 
         async def stop() -> bool:
             return stopping.is_set() or await request.is_disconnected()
@@ -183,7 +204,8 @@ def create_app(store_path: Path, token: str, stopping: threading.Event | None = 
                 "refused: the trigger needs 'Authorization: Bearer TOKEN' with the token "
                 "cnbsdk serve printed",
             )
-        known_image(name)
+        with stores.borrow() as reader:
+            known_image(reader, name)
         with Store(store_path) as store:
             try:
                 _number, when = request_trigger(store, name)
@@ -197,7 +219,8 @@ def create_app(store_path: Path, token: str, stopping: threading.Event | None = 
 
     @app.get("/images/{name}", include_in_schema=False)
     def image_page(name: str) -> FileResponse:
-        known_image(name)
+        with stores.borrow() as store:
+            known_image(store, name)
         return FileResponse(STATIC / "image.html", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -514,3 +514,22 @@ def test_the_pages_hold_the_contracts_ids_and_load_nothing_from_elsewhere(
     for text in served + [f.read_text() for f in files]:
         assert "http://" not in text and "https://" not in text
         assert not EXTERNAL.search(text), EXTERNAL.search(text)
+
+
+def test_only_serve_with_the_web_loads_the_web_stack(tmp_path: Path) -> None:
+    code = (
+        "import sys, json\nfrom cnbsdk.cli.main import cli\n"
+        "for argv in (['serve', '--help'], ['image', 'list']):\n"
+        "    try:\n        cli.main(argv, prog_name='cnbsdk')\n"
+        "    except SystemExit:\n        pass\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, CNBSDK_HOME=str(tmp_path)),
+    )
+    modules = set(json.loads(done.stdout.splitlines()[-1]))
+    assert not {m.split(".")[0] for m in modules} & {"fastapi", "uvicorn", "starlette", "pydantic"}
