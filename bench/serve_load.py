@@ -21,6 +21,7 @@ blocking ``requests`` calls, which is how most scripts would read the API.
 
     .venv/bin/python bench/serve_load.py
     .venv/bin/python bench/serve_load.py --seconds 20 --clients 5   # a quick look
+    .venv/bin/python bench/serve_load.py --quiet-seconds 60 --seconds 600   # memory over time
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=20, help="Log lines per build, 0.3 s apart.")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60.0, help="Length of each phase.")
+    parser.add_argument(
+        "--quiet-seconds", type=float, help="Length of the quiet phase (default: --seconds)."
+    )
     parser.add_argument("--jobs", type=int, default=1, help="serve's builds at once.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary directory.")
     args = parser.parse_args()
@@ -92,7 +96,7 @@ def main() -> None:
             wait_for(lambda n=name: site.finished(n), f"{name}'s first build", timeout=600)
         print(f"warm-up: first builds done in {time.monotonic() - started:.1f} s", flush=True)
 
-        quiet = phase(site, names, args.seconds, clients=0)
+        quiet = phase(site, names, args.quiet_seconds or args.seconds, clients=0)
         load = phase(site, names, args.seconds, clients=args.clients)
         report(quiet, load, args.clients)
     finally:
