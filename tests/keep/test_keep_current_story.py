@@ -193,8 +193,10 @@ def builds_of(name: str) -> list[dict]:
 
 def serve(root: Path, log_name: str) -> subprocess.Popen[bytes]:
     log = (root / log_name).open("wb")
+    # port 0: the web pages on any free port, never a clash with another serve
+    args = ["serve", "--poll-interval", "1", "--jobs", "2", "--listen", "127.0.0.1:0"]
     return subprocess.Popen(
-        [sys.executable, "-m", "cnbsdk.cli.main", "serve", "--poll-interval", "1", "--jobs", "2"],
+        [sys.executable, "-m", "cnbsdk.cli.main", *args],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=dict(os.environ),

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +33,7 @@ from cnbsdk.keep.web.token import token_matches
 STATIC = Path(__file__).parent / "static"
 API = "/api/v1"
 # The pages load only what this server serves (no CDN, no inline script).
+WORKER_THREADS = 8  # reads are short: a few threads serve many streams, with fewer connections
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:",
     "Cache-Control": "no-cache",
@@ -94,6 +95,7 @@ def create_app(store_path: Path, token: str, stopping: threading.Event | None = 
         docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN
         redoc_url=None,
         openapi_url=f"{API}/openapi.json",
+        lifespan=_lifespan,
     )
     app.state.stores = stores
     _error_handlers(app)
@@ -228,6 +230,14 @@ def create_app(store_path: Path, token: str, stopping: threading.Event | None = 
 
 
 _NUMBER = re.compile(r"^[0-9]{1,15}$")
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    import anyio.to_thread
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+    yield
 
 
 def _last_event_id(value: str | None) -> int:

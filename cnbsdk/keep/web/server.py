@@ -50,7 +50,7 @@ class WebServer:
             app,
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan="on",  # the app's worker-thread limit is set there
             timeout_graceful_shutdown=GRACE_SECONDS,
         )
         server = uvicorn.Server(config)
