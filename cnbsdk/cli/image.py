@@ -315,6 +315,8 @@ def status(name: str, output: str, as_json: bool) -> None:
         ("Status", data["ready"]),
         ("Message", data["message"]),
         ("LatestImage", data["latestImage"]),
+        ("LatestTag", data["latestTag"]),
+        ("LatestKind", {"build": "REBUILD", "rebase": "REBASE"}.get(data["latestKind"], "")),
         ("", None),
         ("Source", None),
         ("Type", {"git": "GitUrl", "local": "Local Source", "blob": "Blob"}[source["kind"]]),
@@ -325,6 +327,12 @@ def status(name: str, output: str, as_json: bool) -> None:
     if source.get("sub_path"):
         lines.append(("Sub Path", source["sub_path"]))
     lines += [("", None), ("Builder Ref", spec["builder"] or "(the default builder)")]
+    lines.append(("Run Image", data["runImage"]))
+    counts = data["vulnerabilities"]
+    if counts is not None:
+        found = ", ".join(f"{n} {level.lower()}" for level, n in counts.items() if n)
+        lines.append(("Vulnerabilities", found or "none known"))
+    lines.append(("Signed", "yes" if data["signed"] else "no"))
     blocks = (
         ("Last Successful Build", "lastSuccessfulBuild"),
         ("Last Failed Build", "lastFailedBuild"),
@@ -346,12 +354,10 @@ def status(name: str, output: str, as_json: bool) -> None:
 @click.argument("name")
 def trigger(name: str) -> None:
     """Ask for a TRIGGER build of NAME (run by the next reconcile or by serve)."""
-    from datetime import datetime, timezone
-    from email.utils import format_datetime
+    from cnbsdk.keep.trigger import request_trigger
 
-    when = format_datetime(datetime.now(timezone.utc).replace(microsecond=0))
     with open_store() as store:
-        number = store.request_trigger(name, when)
+        number, _when = request_trigger(store, name)
     click.echo(f'Triggered build for Image Resource "{name}" with Build Number {number}')
 
 

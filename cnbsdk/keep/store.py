@@ -85,17 +85,32 @@ def now_text() -> str:
 
 
 class Store:
-    """The store at ``path`` (default ``$CNBSDK_HOME/keep.db``), migrated when opened."""
+    """The store at ``path`` (default ``$CNBSDK_HOME/keep.db``), migrated when opened.
+    ``read_only`` opens an existing, current store for reading only (the web API's
+    connections: SQLite refuses every write on them, ``PRAGMA query_only``)."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, read_only: bool = False) -> None:
         self.path = path or store_file()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if read_only and not self.path.is_file():
+                raise KeepError("no such store", file=str(self.path))
+            # Not ``mode=ro``: SQLite shares a WAL file's shared memory between the
+            # connections of one process, and a read-only first opener breaks the writers.
             self._db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=not read_only,  # closed by the thread that opened them all
             )
             self._db.row_factory = sqlite3.Row
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if read_only:
+                self._db.execute("PRAGMA query_only = ON")
+                self._db.execute("PRAGMA cache_size = -512")  # KiB: one per web thread
+                self._check_version()
+                return
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA synchronous = NORMAL")
@@ -116,7 +131,7 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _migrate(self) -> None:
+    def _check_version(self) -> int:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise KeepError(
@@ -124,7 +139,10 @@ class Store:
                 f"{SCHEMA_VERSION})",
                 file=str(self.path),
             )
-        if version == SCHEMA_VERSION:
+        return version
+
+    def _migrate(self) -> None:
+        if self._check_version() == SCHEMA_VERSION:
             return
         with self.transaction() as db:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -364,6 +382,13 @@ class Store:
     def log(self, build_id: int) -> bytes | None:
         row = self._db.execute("SELECT text FROM logs WHERE build_id = ?", (build_id,)).fetchone()
         return bytes(row[0]) if row is not None else None
+
+    def log_part(self, build_id: int, offset: int, size: int) -> bytes | None:
+        """``size`` bytes of a finished build's log from ``offset`` (None: not stored)."""
+        row = self._db.execute(
+            "SELECT substr(text, ?, ?) FROM logs WHERE build_id = ?", (offset + 1, size, build_id)
+        ).fetchone()
+        return bytes(row[0] or b"") if row is not None else None
 
     def delete_builds(self, build_ids: list[int]) -> None:
         """Records and their logs together."""

@@ -25,7 +25,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,12 +34,10 @@ from click.testing import CliRunner, Result
 from cnbsdk.cli.main import cli
 from cnbsdk.oci.open import read_manifest_and_config
 from cnbsdk.spec.labels import LIFECYCLE_METADATA_LABEL, LifecycleMetadata
-from tests.image_helpers import private_home
-from tests.stacks.local_apt import ChangelogEntry, LocalAptRepo, stack_file
+from tests.keep.world import BUILDER, World, make_world, ok
+from tests.stacks.local_apt import ChangelogEntry
 
-TINY = Path(__file__).parent / "fixtures" / "tiny"
 IMAGE = "keep-test/app"
-BUILDER = "keep-test/builder:1"
 
 pytestmark = pytest.mark.slow
 
@@ -50,89 +47,11 @@ def cnbsdk(*args: str) -> Result:
     return result
 
 
-def ok(*args: str) -> str:
-    result = cnbsdk(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-@dataclass
-class World:
-    root: Path
-    repo: Path
-    apt: LocalAptRepo
-    stack: Path
-    buildpack: Path
-
-    @property
-    def layout(self) -> Path:
-        return self.root / "stack-images"
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(self.repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-    def commit(self, text: str) -> str:
-        (self.repo / "hello.txt").write_text(text)
-        self.git("commit", "-qam", text.strip())
-        return self.git("rev-parse", "HEAD")
-
-    def stack_command(self, command: str) -> str:
-        return ok(
-            "stack", command, str(self.stack),
-            "--run-image", f"oci:{self.layout}:run", "--build-image", f"oci:{self.layout}:build",
-        )  # fmt: skip
-
-    def package_builder(self, version: str) -> None:
-        descriptor = self.buildpack / "buildpack.toml"
-        text = descriptor.read_text()
-        descriptor.write_text(text.replace('version = "1.0.0"', f'version = "{version}"'))
-        builder_toml = self.root / "builder.toml"
-        builder_toml.write_text(
-            f"""[[buildpacks]]
-uri = "{self.buildpack}"
-
-[[order]]
-[[order.group]]
-id = "keep/tiny"
-
-[build]
-image = "cnbsdk/build:bookworm"
-
-[[run.images]]
-image = "oci:{self.layout}:run"
-"""
-        )
-        ok("package", "builder", str(builder_toml), "--output", BUILDER)
-
-
 @pytest.fixture(scope="module")
 def story_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     """The stack, the builder and the Git repository, made once; its CNBSDK_HOME is set
     only while the story runs (``world``)."""
-    root = tmp_path_factory.mktemp("keep-story")
-    with private_home(root / "home"), pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        apt = LocalAptRepo(root / "apt")
-        apt.add("keep-probe", "1.0-1")
-        apt.publish()
-        stack = stack_file(root / "stack.toml", apt, run=["keep-probe"], build=["keep-probe"])
-        repo = root / "repo"
-        repo.mkdir()
-        buildpack = root / "tiny"
-        shutil.copytree(TINY, buildpack)
-        w = World(root, repo, apt, stack, buildpack)
-        w.git("init", "-q", "-b", "main")
-        (repo / "hello.txt").write_text("hello 1\n")
-        w.git("add", ".")
-        w.git("commit", "-qm", "first")
-        w.stack_command("create")
-        w.package_builder("1.0.0")
-    return w
+    return make_world(tmp_path_factory.mktemp("keep-story"))
 
 
 @pytest.fixture
@@ -274,8 +193,10 @@ def builds_of(name: str) -> list[dict]:
 
 def serve(root: Path, log_name: str) -> subprocess.Popen[bytes]:
     log = (root / log_name).open("wb")
+    # port 0: the web pages on any free port, never a clash with another serve
+    args = ["serve", "--poll-interval", "1", "--jobs", "2", "--listen", "127.0.0.1:0"]
     return subprocess.Popen(
-        [sys.executable, "-m", "cnbsdk.cli.main", "serve", "--poll-interval", "1", "--jobs", "2"],
+        [sys.executable, "-m", "cnbsdk.cli.main", *args],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=dict(os.environ),
