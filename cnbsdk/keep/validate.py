@@ -12,6 +12,7 @@ from cnbsdk.errors import CnbError
 from cnbsdk.keep.git import GitFailed, run_git
 from cnbsdk.keep.model import BLOB, GIT, LOCAL, ImageSpec, KeepError, Source, check_name
 from cnbsdk.oci.reference import DOCKER, DOCKER_ARCHIVE, OCI, ImageRef, parse_reference
+from cnbsdk.oci.store import cnbsdk_home
 
 GIT_TIMEOUT = 60
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -107,6 +108,14 @@ def check_source_reachable(source: Source) -> None:
     elif source.kind == LOCAL:
         if not Path(source.url).is_dir():
             raise KeepError(f"{source.url!r} is not a directory", field="--local-path")
+        home = cnbsdk_home().resolve()
+        if home == Path(source.url).resolve() or Path(source.url).resolve() in home.parents:
+            # the store and the images would be part of the source: every build changes it
+            raise KeepError(
+                f"{source.url!r} holds cnbsdk's home {str(home)!r} (CNBSDK_HOME): give the "
+                "app's own directory",
+                field="--local-path",
+            )
     elif source.kind == BLOB:
         if "://" not in source.url and not Path(source.url).is_file():
             raise KeepError(f"{source.url!r} is neither a file nor a URL", field="--blob")

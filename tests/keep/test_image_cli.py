@@ -134,6 +134,15 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert json.loads(cnbsdk("image", "list", "--json").output) == []
 
 
+def test_a_local_path_holding_cnbsdks_home_is_refused(home: Path, app: Path) -> None:
+    """The store and the images would be part of the source: every build would change it
+    (and the source digest would open the store under serve's feet)."""
+    home.mkdir()
+    result = cnbsdk("image", "create", "new", "--tag", "demo/app", "--local-path", str(home.parent))
+    assert f"--local-path: '{home.parent}' holds cnbsdk's home" in one_error_line(result)
+    assert json.loads(cnbsdk("image", "list", "--json").output) == []
+
+
 def test_an_existing_name_is_refused(home: Path, app: Path) -> None:
     cnbsdk("image", "create", "app", "--tag", "demo/app", "--local-path", str(app))
     line = one_error_line(
