@@ -7,9 +7,10 @@ each ``cache=true`` layer whose tree the workspace's fingerprint index knows to 
 its committed tar is moved to ``<cache>/trees/<hex>`` instead of being deleted with the
 workspace. It is first made to look as extraction would make it (every file's mtime the
 tar's, modes normalised), and its fingerprint, taken with the layer's image path, owner
-and parent dirs, is recorded in ``<hex>.json``. Restore takes a tree back only when that
-fingerprint still matches with this build's paths and owner; otherwise, or when the tree
-is missing, it extracts the tar as before and the tree is removed. Trees the committed
+and parent dirs, is recorded in a ``layer_fingerprint`` index beside the trees. Restore
+takes a tree back only when that fingerprint still matches with this build's paths and
+owner; otherwise, or when the tree is missing, it extracts the tar as before and the tree
+is removed. Trees the committed
 cache no longer lists are removed after every commit, so at most one unpacked copy of each
 cached layer is kept. The tar stays the source of truth; a tree is only a shortcut to it.
 
@@ -19,29 +20,25 @@ different ones, nothing is parked (``rename`` fails with EXDEV) and restore extr
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from cnbsdk.lifecycle.layer_fingerprint import (
-    FingerprintIndex,
-    clock_after,
-    fingerprint,
-    layer_parents,
-)
+from cnbsdk.lifecycle.layer_fingerprint import FingerprintIndex, layer_parents
 from cnbsdk.lifecycle.rootfs import remove_tree
 from cnbsdk.oci.layer_tar import NORMALIZED_MTIME, ParentDir, normalize_mode
 from cnbsdk.spec.ids import BuildpackId
 from cnbsdk.spec.labels import CacheMetadata
 
 TREES = "trees"
-_SUFFIX = ".json"
+INDEX = "index.json"
 
 
 class CacheTrees:
-    """The unpacked trees of one cache directory (used while the cache is locked)."""
+    """The unpacked trees of one cache directory (used while the cache is locked), and the
+    fingerprint index that vouches for them (``<cache>/trees/index.json``, one record per
+    tree, named by its diffID's hex)."""
 
     def __init__(self, cache_dir: Path) -> None:
         self.root = Path(cache_dir) / TREES
@@ -63,24 +60,20 @@ class CacheTrees:
         there, unchanged since it was parked, and was parked with this image path, owner
         and parents. False (and the tree removed) otherwise."""
         tree = self._tree(diff_id)
-        record = tree.with_name(tree.name + _SUFFIX)
         if not tree.is_dir():
-            record.unlink(missing_ok=True)
             return False
-        try:
-            wanted = json.loads(record.read_text(encoding="utf-8")).get("fingerprint")
-        except (OSError, ValueError, AttributeError):
-            wanted = None
-        current = fingerprint(tree, prefix=prefix, uid=uid, gid=gid, parents=parents)
-        if wanted is None or current is None or current[0] != wanted:
-            self._discard(tree)
+        index = FingerprintIndex(self.root / INDEX)
+        known = index.lookup(tree, prefix=prefix, uid=uid, gid=gid, parents=parents, key=tree.name)
+        index.forget(tree.name)
+        index.save()
+        if known != diff_id:  # changed since it was kept, or kept for another path or owner
+            _remove(tree)
             return False
         try:
             os.rename(tree, target)
         except OSError:
-            self._discard(tree)
+            _remove(tree)
             return False
-        record.unlink(missing_ok=True)
         return True
 
     def park(
@@ -104,29 +97,31 @@ class CacheTrees:
         except OSError:
             return False
         _as_extracted(tree)
-        current = fingerprint(tree, prefix=prefix, uid=uid, gid=gid, parents=parents)
-        if current is None or not clock_after(self.root, current[1]):
-            self._discard(tree)
-            return False
-        record = tree.with_name(tree.name + _SUFFIX)
-        record.write_text(json.dumps({"fingerprint": current[0]}), encoding="utf-8")
-        return True
+        index = FingerprintIndex(self.root / INDEX)
+        kept = index.remember(
+            tree, diff_id, prefix=prefix, uid=uid, gid=gid, parents=parents, key=tree.name
+        )
+        index.save()
+        if not kept:
+            _remove(tree)
+        return kept
 
     def prune(self, keep: Iterable[str]) -> None:
-        """Remove every tree (and record) whose diffID is not in ``keep``."""
+        """Remove every tree (and its record) whose diffID is not in ``keep``."""
         if not self.root.is_dir():
             return
         wanted = {d.removeprefix("sha256:") for d in keep}
+        index = FingerprintIndex(self.root / INDEX)
+        for name in index.names():
+            if name not in wanted:
+                index.forget(name)
+        index.save()
         for entry in self.root.iterdir():
-            if entry.name.removesuffix(_SUFFIX) not in wanted:
+            if entry.name != INDEX and entry.name not in wanted:
                 _remove(entry)
 
     def clear(self) -> None:
         _remove(self.root)
-
-    def _discard(self, tree: Path) -> None:
-        _remove(tree)
-        tree.with_name(tree.name + _SUFFIX).unlink(missing_ok=True)
 
 
 def _as_extracted(tree: Path) -> None:

@@ -118,9 +118,11 @@ class FingerprintIndex:
         uid: int,
         gid: int,
         parents: Sequence[ParentDir] = (),
+        key: str | None = None,
     ) -> str | None:
-        """The diffID recorded for this tree, or None when unknown or changed since."""
-        record = self._records.get(prefix)
+        """The diffID recorded for this tree (under ``key``, by default its image path
+        ``prefix``), or None when unknown or changed since."""
+        record = self._records.get(key or prefix)
         if not record:
             return None
         current = fingerprint(layer_dir, prefix=prefix, uid=uid, gid=gid, parents=parents)
@@ -138,18 +140,21 @@ class FingerprintIndex:
         gid: int,
         parents: Sequence[ParentDir] = (),
         before: tuple[str, int] | None = None,
+        key: str | None = None,
     ) -> bool:
-        """Record that the tree now has ``diff_id``. ``before`` is a fingerprint taken before
-        the tar was written: if the tree changed while it was being tarred nothing is
-        recorded. Returns whether a record was written."""
+        """Record (under ``key``, by default the image path ``prefix``) that the tree now has
+        ``diff_id``. ``before`` is a fingerprint taken before the tar was written: if the
+        tree changed while it was being tarred nothing is recorded. Returns whether a record
+        was written."""
+        key = key or prefix
         current = fingerprint(layer_dir, prefix=prefix, uid=uid, gid=gid, parents=parents)
         if current is None or (before is not None and before[0] != current[0]):
-            self._records.pop(prefix, None)
+            self._records.pop(key, None)
             return False
         if not clock_after(Path(layer_dir).parent, current[1]):
-            self._records.pop(prefix, None)
+            self._records.pop(key, None)
             return False
-        self._records[prefix] = {"fingerprint": current[0], "diff_id": diff_id}
+        self._records[key] = {"fingerprint": current[0], "diff_id": diff_id}
         return True
 
     def recorded(self, prefix: str) -> str | None:
@@ -158,8 +163,12 @@ class FingerprintIndex:
         record = self._records.get(prefix)
         return (record.get("diff_id") or None) if record else None
 
-    def forget(self, prefix: str) -> None:
-        self._records.pop(prefix, None)
+    def forget(self, key: str) -> None:
+        self._records.pop(key, None)
+
+    def names(self) -> list[str]:
+        """The keys of the records."""
+        return list(self._records)
 
     def save(self) -> None:
         """Write the index atomically (a reader sees the old one or the new one)."""
