@@ -1,5 +1,5 @@
 """A real build seen through the web API: the tiny bash buildpack (tests/keep/fixtures/tiny)
-in a builder made as the keep story makes it, ``cnbsdk serve --no-poll`` as a process. The
+in the keep tests' builder (tests/keep/world.py), ``cnbsdk serve --no-poll`` as a process. The
 trigger without the token queues nothing; with it the next tick queues a TRIGGER build,
 whose log arrives over Server-Sent Events in pieces while the buildpack sleeps between its
 lines, and ends with ``event: end``. The API's answers equal the CLI's ``--json`` for the
@@ -12,7 +12,6 @@ buildpack runs in the build image), ``cnbsdk serve`` with its worker processes.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -21,24 +20,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from click.testing import CliRunner
 
-from cnbsdk.cli.main import cli
 from tests.image_helpers import private_home
 from tests.keep.web.serve_process import TOKEN, Serve, events, port_is_free, start_serve
-from tests.stacks.local_apt import LocalAptRepo, stack_file
+from tests.keep.world import BUILDER, make_world, ok
 
-TINY = Path(__file__).resolve().parents[1] / "fixtures" / "tiny"
-BUILDER = "web-test/builder:1"
 SLEEP = 3
 
 pytestmark = pytest.mark.slow
-
-
-def ok(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @dataclass
@@ -50,34 +39,14 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """A builder with the tiny buildpack, the image ``app`` built once (CONFIG) by
-    ``cnbsdk reconcile``, then ``serve --no-poll`` on its store."""
+    """The keep tests' world (tests/keep/world.py: a stack from a local apt repository and a
+    builder with the tiny buildpack), the image ``app`` built once (CONFIG) by ``cnbsdk
+    reconcile``, then ``serve --no-poll`` on its store."""
     root = tmp_path_factory.mktemp("web-live")
-    home = root / "home"
+    world = make_world(root)
+    home = world.home
     with private_home(home), pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
-        apt = LocalAptRepo(root / "apt")
-        apt.add("web-probe", "1.0-1")
-        apt.publish()
-        stack = stack_file(root / "stack.toml", apt, run=["web-probe"], build=["web-probe"])
-        layout = root / "stack-images"
-        ok(
-            "stack",
-            "create",
-            str(stack),
-            "--run-image",
-            f"oci:{layout}:run",
-            "--build-image",
-            f"oci:{layout}:build",
-        )
-        buildpack = root / "tiny"
-        shutil.copytree(TINY, buildpack)
-        (root / "builder.toml").write_text(
-            f'[[buildpacks]]\nuri = "{buildpack}"\n\n[[order]]\n[[order.group]]\n'
-            f'id = "keep/tiny"\n\n[build]\nimage = "cnbsdk/build:bookworm"\n\n'
-            f'[[run.images]]\nimage = "oci:{layout}:run"\n'
-        )
-        ok("package", "builder", str(root / "builder.toml"), "--output", BUILDER)
         app = root / "app"
         app.mkdir()
         (app / "hello.txt").write_text("hello web\n")
