@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cnbsdk.buildpack.results import Process
 from cnbsdk.errors import BuildpackError
 
 _LINE = re.compile(r"^([A-Za-z0-9_.-]+)\s*:\s*(.+)$")
@@ -26,3 +27,19 @@ def read_procfile(path: Path) -> list[tuple[str, str]]:
             )
         entries.append((match.group(1), match.group(2).strip()))
     return entries
+
+
+def procfile_processes(path: Path, *, working_dir: str = "") -> list[Process]:
+    """The Procfile's processes, each run by ``sh -c``; the default is ``web``, or the first
+    one when there is no ``web``."""
+    entries = read_procfile(path)
+    has_web = any(kind == "web" for kind, _ in entries)
+    return [
+        Process(
+            kind,
+            ["sh", "-c", command],
+            default=(kind == "web" or (not has_web and i == 0)),
+            working_dir=working_dir,
+        )
+        for i, (kind, command) in enumerate(entries)
+    ]

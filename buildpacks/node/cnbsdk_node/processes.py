@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnbsdk.buildpack import Process
-from cnbsdk.buildpack.procfile import read_procfile
+from cnbsdk.buildpack.procfile import procfile_processes
 from cnbsdk_node.project import NodeProject
 
 ENTRY_FILES = ("server.js", "index.js", "app.js")
@@ -16,18 +16,7 @@ def processes(project: NodeProject, app_dir: Path) -> tuple[list[Process], str]:
     working_dir = "" if project.root == app_dir else str(project.root)
     procfile = app_dir / "Procfile"
     if procfile.is_file():
-        entries = read_procfile(procfile)
-        has_web = any(kind == "web" for kind, _ in entries)
-        found = [
-            Process(
-                kind,
-                ["sh", "-c", command],
-                default=(kind == "web" or (not has_web and i == 0)),
-                working_dir=working_dir,
-            )
-            for i, (kind, command) in enumerate(entries)
-        ]
-        return found, "Procfile"
+        return procfile_processes(procfile, working_dir=working_dir), "Procfile"
     start = project.scripts.get("start")
     if start:
         return [

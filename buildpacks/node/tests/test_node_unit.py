@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from cnbsdk_node.processes import processes, read_procfile
+from cnbsdk_node.processes import processes
 from cnbsdk_node.project import read_project
 from cnbsdk_node.sbom import lockfile_components, npm_purl
 from cnbsdk_node.versions import normalise, version_requests
 
 from cnbsdk.buildpack import BuildpackError
+from cnbsdk.buildpack.procfile import read_procfile
 
 BUILDPACK = "cnbsdk_node"
 

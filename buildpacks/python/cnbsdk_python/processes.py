@@ -13,7 +13,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from cnbsdk.buildpack import Process
-from cnbsdk.buildpack.procfile import read_procfile
+from cnbsdk.buildpack.procfile import procfile_processes
 
 _ASGI = re.compile(r"^(\w+)\s*(?::[^=]+)?=\s*(?:fastapi\.)?(FastAPI|Starlette|Quart)\(", re.M)
 _WSGI = re.compile(r"^(\w+)\s*(?::[^=]+)?=\s*(?:flask\.)?(Flask)\(", re.M)
@@ -89,16 +89,6 @@ def processes(root: Path, installed: Collection[str], python: str) -> tuple[list
     """The processes (``web`` the default) and where they came from, for the log."""
     procfile = root / "Procfile"
     if procfile.is_file():
-        entries = read_procfile(procfile)
-        has_web = any(kind == "web" for kind, _ in entries)
-        found = [
-            Process(
-                kind,
-                ["sh", "-c", command],
-                default=(kind == "web" or (not has_web and i == 0)),
-            )
-            for i, (kind, command) in enumerate(entries)
-        ]
-        return found, "Procfile"
+        return procfile_processes(procfile), "Procfile"
     web, source = web_process(root, installed, python)
     return ([web], source) if web else ([], "")

@@ -10,13 +10,14 @@ import pytest
 from cnbsdk_python.cpython import find_stack_python, needed_libraries
 from cnbsdk_python.index import url_secrets
 from cnbsdk_python.launch import CONCURRENCY_BODY
-from cnbsdk_python.processes import processes, read_procfile
+from cnbsdk_python.processes import processes
 from cnbsdk_python.project import PIP, PIP_PROJECT, POETRY, UV, read_project
 from cnbsdk_python.sbom import installed_distributions, pypi_purl
 from cnbsdk_python.versions import pep440_constraint, version_requests
 
 from cnbsdk.buildpack import BuildpackError
 from cnbsdk.buildpack.launch_shell import shell_program
+from cnbsdk.buildpack.procfile import read_procfile
 from cnbsdk.errors import CnbError
 
 BUILDPACK = "cnbsdk_python"
