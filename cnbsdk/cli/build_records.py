@@ -106,32 +106,21 @@ def build_logs(image: str, number: int | None, follow: bool) -> None:
         if follow:
             follow_log(store, record)
             return
-        text = store.log(record.id)
-        if text is None:
-            from cnbsdk.keep.runner import live_log_path
+        from cnbsdk.keep.runner import build_log
 
-            path = live_log_path(record.id)
-            text = path.read_bytes() if path.is_file() else b""
-        click.echo(text.decode(errors="replace"), nl=False)
+        click.echo(build_log(store, record).decode(errors="replace"), nl=False)
 
 
 def follow_log(store: Any, record: Any) -> None:
     """Print the build's log as it is written, until the build ends."""
     from cnbsdk.keep.model import ACTIVE
-    from cnbsdk.keep.runner import live_log_path
+    from cnbsdk.keep.runner import build_log
 
-    path = live_log_path(record.id)
     printed = 0
     while True:
         current = store.build_by_id(record.id)
         done = current.status not in ACTIVE
-        stored = store.log(record.id) if done else None
-        if stored is not None:
-            text = stored
-        elif path.is_file():
-            text = path.read_bytes()
-        else:
-            text = b""
+        text = build_log(store, current)
         if len(text) > printed:
             click.echo(text[printed:].decode(errors="replace"), nl=False)
             printed = len(text)

@@ -36,6 +36,18 @@ def live_log_path(build_id: int) -> Path:
     return cnbsdk_home() / "keep-logs" / f"{build_id}.log"
 
 
+def build_log(store: Store, record: BuildRecord) -> bytes:
+    """A build's log so far: the stored one once the build ended, else its live log file
+    (``cnbsdk build logs`` and the web API)."""
+    text = store.log(record.id)
+    if text is None:
+        try:
+            text = live_log_path(record.id).read_bytes()
+        except FileNotFoundError:  # queued, or it just ended: then the store has it
+            text = store.log(record.id) or b""
+    return text
+
+
 def change_lines(record: BuildRecord) -> list[str]:
     """``Build reason(s): X,Y`` and one block per change, as kpack's prepare step prints."""
     lines = [f"Build reason(s): {','.join(record.reasons)}"]

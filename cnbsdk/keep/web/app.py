@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from cnbsdk import __version__
 from cnbsdk.keep.model import BuildRecord, KeepError
+from cnbsdk.keep.runner import build_log
 from cnbsdk.keep.status import STATUSES, image_status
 from cnbsdk.keep.store import Store
 from cnbsdk.keep.trigger import request_trigger
@@ -155,7 +156,7 @@ def create_app(store_path: Path, token: str, stopping: threading.Event | None = 
     )
     def get_log(name: ImageName, number: BuildNumber) -> PlainTextResponse:
         with stores.borrow() as store:
-            text = log_stream.whole_log(store, build_of(store, name, number))
+            text = build_log(store, build_of(store, name, number))
         return PlainTextResponse(
             text.decode(errors="replace"), media_type="text/plain; charset=utf-8"
         )

@@ -1,6 +1,5 @@
-"""A build's log for the web API: the whole text so far (the stored log once the build
-ended, else the live log file, as ``cnbsdk build logs``), and the Server-Sent Events stream
-of it while it grows.
+"""A build's log for the web API as Server-Sent Events while it grows (the whole text so far
+is ``runner.build_log``, as ``cnbsdk build logs`` prints it).
 
 Each ``log`` event holds whole lines (one ``data:`` line per log line) and its ``id`` is the
 byte offset after them, so a client that reconnects with ``Last-Event-ID`` gets the rest
@@ -23,17 +22,6 @@ from cnbsdk.keep.store import Store
 POLL_SECONDS = 0.25
 KEEP_ALIVE_SECONDS = 15.0
 PART = 256 * 1024  # at most this much of a log per read
-
-
-def whole_log(store: Store, record: BuildRecord) -> bytes:
-    text = store.log(record.id)
-    if text is None:
-        path = live_log_path(record.id)
-        try:
-            text = path.read_bytes()
-        except FileNotFoundError:  # queued, or it just ended: then the store has it
-            text = store.log(record.id) or b""
-    return text
 
 
 def read_part(store: Store, build_id: int, offset: int) -> tuple[BuildRecord | None, bytes]:
